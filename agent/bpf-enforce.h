@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Loading the BPF side: probe that the BPF LSM is active, then open,
+ * configure, load and attach the LSM programs (bpf/lsm/) and the cgroup
+ * tracepoints (bpf/trace/), which share the workloads and stats maps.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "publish.h"
+
+struct enforce_bpf;
+struct cgroup_inherit_bpf;
+
+struct bw_bpf_config {
+	uint32_t max_workloads;
+	uint32_t max_rulesets;
+	uint32_t ringbuf_bytes;
+};
+
+struct bw_bpf {
+	struct enforce_bpf *lsm;
+	struct cgroup_inherit_bpf *trace;
+};
+
+/* Checks that "bpf" is in the active LSM list (mounting securityfs if it is
+ * not mounted). Returns 0, or a negative errno with *why describing what is
+ * missing, in words for the operator. */
+int bw_probe_bpf_lsm(char **why);
+
+/* Opens, sizes, loads and attaches everything. On failure nothing stays
+ * loaded and *why says what the kernel refused. */
+int bw_bpf_start(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why);
+void bw_bpf_stop(struct bw_bpf *b);
+
+void bw_bpf_map_fds(const struct bw_bpf *b, struct bw_map_fds *fds);
+int bw_bpf_events_fd(const struct bw_bpf *b);
+int bw_bpf_stats_fd(const struct bw_bpf *b);
+
+/* Sums the per-CPU counters into out[BW_STAT_COUNT]. */
+int bw_bpf_read_stats(const struct bw_bpf *b, uint64_t *out);

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Policy compiler: turns the policies that select one workload into the
+ * contents of one rule set (ruleset config plus the entries of its LPM
+ * tries), and the node's whole picture (policies, inventory, cgroup tree)
+ * into a plan: which rule sets exist and which cgroup uses which.
+ *
+ * Nothing here touches the kernel; publish.c writes a plan into the maps.
+ */
+#pragma once
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulwark_abi.h"
+#include "policy.h"
+
+struct bw_inventory;
+
+/* Rule ids are interned: the same rule of the same policy keeps its id across
+ * reloads, so an unchanged rule set compiles to identical map contents. */
+struct bw_rule_info {
+	char *policy; /* "BulwarkPolicy prod/lock-shells" */
+	char *text;   /* "exec.deny[0] path /bin/sh" */
+};
+
+struct bw_rule_table {
+	struct bw_rule_info *rules; /* index = rule id - 1 */
+	size_t n, cap;
+	uint32_t *slots;            /* open addressing: rule ids, 0 = empty */
+	size_t n_slots;
+};
+
+uint32_t bw_rule_intern(struct bw_rule_table *t, const char *policy, const char *text);
+const struct bw_rule_info *bw_rule_get(const struct bw_rule_table *t, uint32_t id);
+void bw_rule_table_clear(struct bw_rule_table *t);
+
+struct bw_path_entry {
+	struct bw_path_key key;
+	struct bw_path_value value;
+};
+
+struct bw_net4_entry {
+	struct bw_net4_key key;
+	struct bw_net_value value;
+};
+
+struct bw_net6_entry {
+	struct bw_net6_key key;
+	struct bw_net_value value;
+};
+
+struct bw_slot_info {
+	char *policy;      /* display identity, as in bw_rule_info.policy */
+	enum bw_mode mode; /* effective mode (after --audit-only) */
+};
+
+struct bw_compiled_ruleset {
+	struct bw_ruleset config; /* generation is set by the publisher */
+	struct bw_path_entry *exec;
+	size_t n_exec;
+	struct bw_path_entry *file;
+	size_t n_file;
+	struct bw_net4_entry *net4;
+	size_t n_net4;
+	struct bw_net6_entry *net6;
+	size_t n_net6;
+	struct bw_slot_info slots[BW_SLOTS_MAX];
+	size_t n_slots;
+};
+
+/* How paths in rules are resolved: links in a rule's path are followed under
+ * root so that a rule on /bin/sh also names the file the kernel sees
+ * (/usr/bin/dash on Debian). root "/" is the node's own file system. */
+struct bw_compile_options {
+	const char *root;
+	bool audit_only;
+};
+
+/* Compiles the rules of n policies (slot i = pols[i]) into out. Returns 0, or
+ * -E2BIG with *error set when the combination cannot be represented (more
+ * than BW_SLOTS_MAX policies, more than BW_PORT_RULES_MAX port rules on one
+ * address). */
+int bw_compile_ruleset(struct bw_policy *const *pols, size_t n, const struct bw_compile_options *o,
+		       struct bw_rule_table *rt, struct bw_compiled_ruleset *out, char **error);
+void bw_compiled_ruleset_clear(struct bw_compiled_ruleset *r);
+bool bw_compiled_ruleset_equal(const struct bw_compiled_ruleset *a,
+			       const struct bw_compiled_ruleset *b);
+
+/* One cgroup and the rule set it gets. */
+struct bw_assignment {
+	uint64_t cgroup_id;
+	char *cgroup_path;   /* relative to the cgroup2 mount, "/..." */
+	size_t ruleset;      /* index into bw_plan.rulesets */
+	char *namespace;     /* NULL for host cgroups */
+	char *pod;
+	char *container;
+};
+
+struct bw_plan_error {
+	char *workload; /* cgroup path */
+	char *message;
+};
+
+struct bw_plan {
+	struct bw_compiled_ruleset *rulesets;
+	size_t n_rulesets;
+	struct bw_assignment *assign;
+	size_t n_assign;
+	uint64_t *skipped;       /* cgroups whose rule set failed to compile: keep their last good */
+	size_t n_skipped;
+	struct bw_plan_error *errors;
+	size_t n_errors;
+	size_t n_cgroups_seen;   /* every cgroup the walk found */
+	uint64_t *seen;          /* their ids, sorted */
+};
+
+struct bw_plan_options {
+	struct bw_compile_options compile;
+	const char *cgroup_root;  /* cgroup2 mount, e.g. /sys/fs/cgroup */
+	uint64_t exempt_cgroup;   /* the agent's own cgroup: never selected */
+};
+
+int bw_plan_build(const struct bw_policy_list *policies, const struct bw_inventory *inv,
+		  const struct bw_plan_options *o, struct bw_rule_table *rt, struct bw_plan *plan);
+void bw_plan_clear(struct bw_plan *plan);
+bool bw_plan_saw_cgroup(const struct bw_plan *plan, uint64_t id);
+
+/* The display identity of a policy: "Kind name" or "Kind namespace/name". */
+char *bw_policy_identity(const struct bw_policy *p);
