@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "bpf-enforce.h"
@@ -149,6 +150,17 @@ void bw_bpf_map_fds(const struct bw_bpf *b, struct bw_map_fds *fds)
 	fds->net4_tries = bpf_map__fd(b->lsm->maps.net4_tries);
 	fds->net6_tries = bpf_map__fd(b->lsm->maps.net6_tries);
 	fds->max_rulesets = bpf_map__max_entries(b->lsm->maps.rulesets);
+
+	const struct btf *btf = bpf_object__btf(b->lsm->obj);
+
+	fds->btf_fd = btf ? btf__fd(btf) : 0;
+	if (fds->btf_fd > 0) {
+		fds->path_key_type = (uint32_t)btf__find_by_name_kind(btf, "bw_path_key", BTF_KIND_STRUCT);
+		fds->path_value_type = (uint32_t)btf__find_by_name_kind(btf, "bw_path_value", BTF_KIND_STRUCT);
+		fds->net4_key_type = (uint32_t)btf__find_by_name_kind(btf, "bw_net4_key", BTF_KIND_STRUCT);
+		fds->net6_key_type = (uint32_t)btf__find_by_name_kind(btf, "bw_net6_key", BTF_KIND_STRUCT);
+		fds->net_value_type = (uint32_t)btf__find_by_name_kind(btf, "bw_net_value", BTF_KIND_STRUCT);
+	}
 }
 
 int bw_bpf_events_fd(const struct bw_bpf *b)

@@ -492,7 +492,8 @@ static int net_value_add(struct bw_net_value *v, const struct bw_port_rule *r, s
 
 static int net_build_finish(struct net_build *b, char **error)
 {
-	qsort(b->nodes, b->n, sizeof(*b->nodes), net_node_cmp);
+	if (b->n) /* nodes is NULL when there are none, and qsort's base must not be */
+		qsort(b->nodes, b->n, sizeof(*b->nodes), net_node_cmp);
 	for (size_t i = 0; i < b->n; i++) {
 		struct net_node *n = &b->nodes[i];
 		size_t bytes = n->family == AF_INET ? 4 : 16;
@@ -645,10 +646,11 @@ bool bw_compiled_ruleset_equal(const struct bw_compiled_ruleset *a, const struct
 	for (size_t i = 0; i < a->n_slots; i++)
 		if (strcmp(a->slots[i].policy, b->slots[i].policy) || a->slots[i].mode != b->slots[i].mode)
 			return false;
-	return !memcmp(a->exec, b->exec, a->n_exec * sizeof(*a->exec)) &&
-	       !memcmp(a->file, b->file, a->n_file * sizeof(*a->file)) &&
-	       !memcmp(a->net4, b->net4, a->n_net4 * sizeof(*a->net4)) &&
-	       !memcmp(a->net6, b->net6, a->n_net6 * sizeof(*a->net6));
+	/* An empty array may be NULL, which memcmp must not be given. */
+	return (!a->n_exec || !memcmp(a->exec, b->exec, a->n_exec * sizeof(*a->exec))) &&
+	       (!a->n_file || !memcmp(a->file, b->file, a->n_file * sizeof(*a->file))) &&
+	       (!a->n_net4 || !memcmp(a->net4, b->net4, a->n_net4 * sizeof(*a->net4))) &&
+	       (!a->n_net6 || !memcmp(a->net6, b->net6, a->n_net6 * sizeof(*a->net6)));
 }
 
 /* ---- the node's plan ----------------------------------------------------- */

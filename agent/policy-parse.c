@@ -48,6 +48,28 @@
 
 #define KINDS_EXPECTED "ClusterBulwarkPolicy, BulwarkPolicy, HostBulwarkPolicy"
 
+/*
+ * Which documents define which policy, for bw_policy_load_dir(): every
+ * document whose kind and name could be read, valid or not, in file and
+ * document order. The first document of a policy wins, even when it is
+ * rejected, so that a later copy cannot take over because the first one
+ * has a typo: the agent then keeps the last good version.
+ */
+struct claim {
+	enum bw_policy_kind kind;
+	char *namespace; /* BulwarkPolicy only */
+	char *name;
+	char *file;
+	unsigned line; /* of metadata.name */
+	struct bw_policy *policy; /* the loaded policy, or NULL: rejected */
+	bool duplicate;
+};
+
+struct claims {
+	struct claim *items;
+	size_t n;
+};
+
 struct ctx {
 	const char *file;
 	yaml_document_t *doc;
@@ -65,6 +87,8 @@ struct ctx {
 	/* Identity of the document, read ahead of validation and borrowed
 	 * from its nodes, so that even a rejected document can be named. */
 	const char *id_kind, *id_name, *id_namespace;
+	const yaml_node_t *id_name_node;
+	struct claims *claims; /* NULL unless loading a directory */
 
 	/* Nodes already checked by walk_ignored(), by node id - 1. */
 	uint8_t *visited;
@@ -1569,9 +1593,9 @@ static int parse_document(struct ctx *c, const yaml_node_t *root, struct bw_poli
 	return 0;
 }
 
-/* The first non-empty string value of key in map, or NULL: best effort, no
- * errors, for naming a document that is then rejected. */
-static const char *peek_string(struct ctx *c, const yaml_node_t *map, const char *key)
+/* The first value of key in map when it is a non-empty string, or NULL:
+ * best effort, no errors, for naming a document that is then rejected. */
+static const yaml_node_t *peek_scalar(struct ctx *c, const yaml_node_t *map, const char *key)
 {
 	if (!map || map->type != YAML_MAPPING_NODE)
 		return NULL;
@@ -1582,7 +1606,7 @@ static const char *peek_string(struct ctx *c, const yaml_node_t *map, const char
 			continue;
 		if (v->type != YAML_SCALAR_NODE || is_null(v) || strlen(sv(v)) != slen(v))
 			return NULL;
-		return sv(v);
+		return v;
 	}
 	return NULL;
 }
@@ -1644,11 +1668,60 @@ static _printf_(3, 4) int file_diag(struct bw_diags *diags, const char *file, co
 	return diag_add(diags, file, 0, 0, NULL, reason, NULL, NULL, NULL, 0);
 }
 
+static bool kind_from_name(const char *s, enum bw_policy_kind *ret)
+{
+	static const enum bw_policy_kind kinds[] = { BW_KIND_CLUSTER, BW_KIND_NAMESPACED, BW_KIND_HOST };
+
+	for (size_t i = 0; s && i < ELEMENTSOF(kinds); i++)
+		if (streq(s, bw_policy_kind_name(kinds[i]))) {
+			*ret = kinds[i];
+			return true;
+		}
+	return false;
+}
+
+static void claims_clear(struct claims *cl)
+{
+	for (size_t i = 0; i < cl->n; i++) {
+		free(cl->items[i].namespace);
+		free(cl->items[i].name);
+		free(cl->items[i].file);
+	}
+	cl->items = mfree(cl->items);
+	cl->n = 0;
+}
+
+/* Records which policy the document defines, valid (p) or rejected (p NULL,
+ * identity as far as it could be read). */
+static int add_claim(struct ctx *c, struct bw_policy *p)
+{
+	enum bw_policy_kind kind;
+	struct claim *cl;
+
+	if (p)
+		kind = p->kind;
+	else if (!kind_from_name(c->id_kind, &kind) || !c->id_name)
+		return 0; /* nothing to name it by */
+
+	cl = ARRAY_APPEND(c->claims->items, c->claims->n);
+	if (!cl)
+		return -ENOMEM;
+	cl->kind = kind;
+	cl->policy = p;
+	cl->line = p ? p->name_pos.line : (unsigned)c->id_name_node->start_mark.line + 1;
+	if (strdup_opt(p ? p->name : c->id_name, &cl->name) < 0 || strdup_opt(c->file, &cl->file) < 0)
+		return -ENOMEM;
+	/* Only a BulwarkPolicy is named by its namespace. */
+	if (kind == BW_KIND_NAMESPACED && strdup_opt(p ? p->namespace : c->id_namespace, &cl->namespace) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static int parse_one(struct ctx *c, struct bw_policy_list *out, struct bw_diags *diags)
 {
 	struct bw_policy *p = NULL;
 	yaml_node_t *root = yaml_document_get_root_node(c->doc);
-	const yaml_node_t *meta;
+	const yaml_node_t *meta, *n;
 	int r;
 
 	/* An empty document ("---" followed by nothing but comments) is
@@ -1656,10 +1729,16 @@ static int parse_one(struct ctx *c, struct bw_policy_list *out, struct bw_diags 
 	if (is_null(root))
 		return 0;
 
-	c->id_kind = peek_string(c, root, "kind");
+	n = peek_scalar(c, root, "kind");
+	c->id_kind = n ? sv(n) : NULL;
 	meta = peek_node(c, root, "metadata");
-	c->id_name = peek_string(c, meta, "name");
-	c->id_namespace = peek_string(c, meta, "namespace");
+	c->id_name_node = peek_scalar(c, meta, "name");
+	c->id_name = c->id_name_node ? sv(c->id_name_node) : NULL;
+	/* Only a BulwarkPolicy is named by its namespace: a stray namespace
+	 * on another kind must not stop the agent from finding the last good
+	 * version of that policy. */
+	n = c->id_kind && streq(c->id_kind, "BulwarkPolicy") ? peek_scalar(c, meta, "namespace") : NULL;
+	c->id_namespace = n ? sv(n) : NULL;
 
 	r = parse_document(c, root, &p);
 	c->visited = mfree(c->visited);
@@ -1667,6 +1746,8 @@ static int parse_one(struct ctx *c, struct bw_policy_list *out, struct bw_diags 
 		r = diag_add(diags, c->file, c->err_line, c->err_column, c->err_field, c->err_reason, c->id_kind,
 			     c->id_name, c->id_namespace, c->doc_index);
 		c->err_field = c->err_reason = NULL;
+		if (r >= 0 && c->claims)
+			r = add_claim(c, NULL);
 		return r;
 	}
 	if (r < 0) {
@@ -1679,7 +1760,7 @@ static int parse_one(struct ctx *c, struct bw_policy_list *out, struct bw_diags 
 		return -ENOMEM;
 	}
 	out->items[out->n - 1] = p;
-	return 0;
+	return c->claims ? add_claim(c, p) : 0;
 }
 
 /* libyaml cannot go on after a syntax error: report it once, with the
@@ -1730,8 +1811,8 @@ static int syntax_error(const yaml_parser_t *parser, const char *file, const cha
 	return diag_add(diags, file, line, column, NULL, reason, NULL, NULL, NULL, doc_index);
 }
 
-int bw_policy_parse_buffer(const char *name, const char *buf, size_t len, struct bw_policy_list *out,
-			   struct bw_diags *diags)
+static int parse_buffer(const char *name, const char *buf, size_t len, struct bw_policy_list *out,
+			struct bw_diags *diags, struct claims *claims)
 {
 	yaml_parser_t parser;
 	int r = 0;
@@ -1744,7 +1825,7 @@ int bw_policy_parse_buffer(const char *name, const char *buf, size_t len, struct
 
 	for (unsigned idx = 0;; idx++) {
 		yaml_document_t doc;
-		struct ctx c = { .file = name, .doc = &doc, .doc_index = idx };
+		struct ctx c = { .file = name, .doc = &doc, .doc_index = idx, .claims = claims };
 
 		if (!yaml_parser_load(&parser, &doc)) {
 			r = syntax_error(&parser, name, buf, len, idx, diags);
@@ -1762,6 +1843,12 @@ int bw_policy_parse_buffer(const char *name, const char *buf, size_t len, struct
 
 	yaml_parser_delete(&parser);
 	return r;
+}
+
+int bw_policy_parse_buffer(const char *name, const char *buf, size_t len, struct bw_policy_list *out,
+			   struct bw_diags *diags)
+{
+	return parse_buffer(name, buf, len, out, diags, NULL);
 }
 
 static int read_file(const char *path, char **ret, size_t *ret_len)
@@ -1821,7 +1908,7 @@ static int read_error_diag(struct bw_diags *diags, const char *path, int err)
 	}
 }
 
-int bw_policy_parse_file(const char *path, struct bw_policy_list *out, struct bw_diags *diags)
+static int parse_file(const char *path, struct bw_policy_list *out, struct bw_diags *diags, struct claims *claims)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
@@ -1832,7 +1919,12 @@ int bw_policy_parse_file(const char *path, struct bw_policy_list *out, struct bw
 		q = read_error_diag(diags, path, r);
 		return q < 0 && q != r ? q : r;
 	}
-	return bw_policy_parse_buffer(path, buf, len, out, diags);
+	return parse_buffer(path, buf, len, out, diags, claims);
+}
+
+int bw_policy_parse_file(const char *path, struct bw_policy_list *out, struct bw_diags *diags)
+{
+	return parse_file(path, out, diags, NULL);
 }
 
 /* Policy files are *.yaml and *.yml. Hidden files are skipped: editor swap
@@ -1850,33 +1942,52 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool same_policy(const struct bw_policy *a, const struct bw_policy *b)
+/* Puts the diagnostics of one file in document order (stable, so that the
+ * duplicate found after parsing goes among the others). */
+static void sort_diags(struct bw_diags *diags, size_t from)
+{
+	for (size_t i = from + 1; i < diags->n; i++) {
+		struct bw_diag d = diags->items[i];
+		size_t j = i;
+
+		for (; j > from && diags->items[j - 1].doc_index > d.doc_index; j--)
+			diags->items[j] = diags->items[j - 1];
+		diags->items[j] = d;
+	}
+}
+
+static bool same_claim(const struct claim *a, const struct claim *b)
 {
 	return a->kind == b->kind && streq(a->name, b->name) && streq_ptr(a->namespace, b->namespace);
 }
 
-/* Rejects the policies from index first_new on that repeat one from index
- * start on: the first definition, in name order, wins. */
-static int reject_duplicates(struct bw_policy_list *out, size_t start, size_t first_new, struct bw_diags *diags)
+/* Rejects the loaded policies of claims[from..] that an earlier document
+ * already claims. A rejected document that is a copy needs nothing more: it
+ * has its diagnostic already. */
+static int reject_duplicates(struct claims *claims, size_t from, struct bw_policy_list *out, size_t start,
+			     struct bw_diags *diags)
 {
-	for (size_t i = first_new; i < out->n;) {
-		struct bw_policy *p = out->items[i], *first = NULL;
+	for (size_t i = from; i < claims->n; i++) {
+		struct claim *cl = &claims->items[i], *first = NULL;
+		struct bw_policy *p = cl->policy;
 		char q[QUOTE_BUF], *id, *reason;
 		int r;
 
-		for (size_t j = start; j < i && !first; j++)
-			if (same_policy(out->items[j], p))
-				first = out->items[j];
-		if (!first) {
-			i++;
+		for (size_t j = 0; j < i && !first; j++)
+			if (!claims->items[j].duplicate && same_claim(&claims->items[j], cl))
+				first = &claims->items[j];
+		if (!first)
 			continue;
-		}
+		cl->duplicate = true;
+		if (!p)
+			continue;
 
 		id = p->namespace ? strprintf("%s/%s", p->namespace, p->name) : strdup(p->name);
 		if (!id)
 			return -ENOMEM;
-		reason = strprintf("duplicate %s %s; it is first defined at %s:%u", bw_policy_kind_name(p->kind),
-				   quote(q, id, strlen(id)), first->file, first->name_pos.line);
+		reason = strprintf("duplicate %s %s; it is first defined at %s:%u%s", bw_policy_kind_name(p->kind),
+				   quote(q, id, strlen(id)), first->file, first->line,
+				   first->policy ? "" : ", which is rejected");
 		free(id);
 		r = diag_add(diags, p->file, p->name_pos.line, p->name_pos.column, strdup("metadata.name"), reason,
 			     bw_policy_kind_name(p->kind), p->name, p->namespace, p->doc_index);
@@ -1885,9 +1996,14 @@ static int reject_duplicates(struct bw_policy_list *out, size_t start, size_t fi
 		if (r >= 0 && !reason)
 			r = -ENOMEM;
 
+		for (size_t k = start; k < out->n; k++)
+			if (out->items[k] == p) {
+				memmove(out->items + k, out->items + k + 1, (out->n - k - 1) * sizeof(*out->items));
+				out->n--;
+				break;
+			}
 		bw_policy_free(p);
-		memmove(out->items + i, out->items + i + 1, (out->n - i - 1) * sizeof(*out->items));
-		out->n--;
+		cl->policy = NULL;
 		if (r < 0)
 			return r;
 	}
@@ -1897,6 +2013,7 @@ static int reject_duplicates(struct bw_policy_list *out, size_t start, size_t fi
 int bw_policy_load_dir(const char *dir, struct bw_policy_list *out, struct bw_diags *diags)
 {
 	_cleanup_closedir_ DIR *d = NULL;
+	struct claims claims = { 0 };
 	char **names = NULL;
 	size_t n_names = 0, cap = 0, start = out->n;
 	struct dirent *de;
@@ -1939,7 +2056,7 @@ int bw_policy_load_dir(const char *dir, struct bw_policy_list *out, struct bw_di
 
 	for (size_t i = 0; i < n_names; i++) {
 		_cleanup_free_ char *path = NULL;
-		size_t first_new = out->n;
+		size_t first_claim = claims.n, first_diag = diags->n;
 		struct stat st;
 
 		path = strprintf("%s%s%s", dir, endswith(dir, "/") ? "" : "/", names[i]);
@@ -1957,16 +2074,18 @@ int bw_policy_load_dir(const char *dir, struct bw_policy_list *out, struct bw_di
 		if (!S_ISREG(st.st_mode))
 			continue;
 
-		r = bw_policy_parse_file(path, out, diags);
+		r = parse_file(path, out, diags, &claims);
 		if (r == -ENOMEM)
 			goto out;
 		/* Any other failure to read is in diags; go on with the rest. */
-		r = reject_duplicates(out, start, first_new, diags);
+		r = reject_duplicates(&claims, first_claim, out, start, diags);
 		if (r < 0)
 			goto out;
+		sort_diags(diags, first_diag);
 	}
 	r = 0;
 out:
+	claims_clear(&claims);
 	strv_free(names, n_names);
 	return r;
 }

@@ -179,6 +179,10 @@ int bw_policy_parse_buffer(const char *name, const char *buf, size_t len,
 
 /* Parses every *.yaml and *.yml file directly in dir, in name order, and
  * rejects duplicate policies (same kind, namespace and name) after the
- * first, naming the first one's position. Returns 0 or a negative errno when
- * the directory cannot be read. */
+ * first, naming the first one's position. The first document of a policy
+ * wins even when it is itself rejected (its identity could be read): a later
+ * copy is then rejected too, so that the agent keeps the last good version
+ * rather than switch to whichever copy happens to be valid. A policy in out
+ * may also be named by a diag (a later, broken copy): out wins. Returns 0 or
+ * a negative errno when the directory cannot be read. */
 int bw_policy_load_dir(const char *dir, struct bw_policy_list *out, struct bw_diags *diags);

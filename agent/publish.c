@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,20 +40,33 @@ static uint32_t free_id(const struct bw_publisher *p)
 }
 
 /* Creates one inner trie holding n entries of entry_size bytes, the key first. */
-static int make_trie(const char *name, const void *entries, size_t n, size_t key_size,
-		     size_t value_size, size_t entry_size)
+static int make_trie(const struct bw_map_fds *fds, const char *name, uint32_t key_type, uint32_t value_type,
+		     const void *entries, size_t n, size_t key_size, size_t value_size, size_t entry_size)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
 	int fd, ret;
 
+	if (fds->btf_fd > 0) {
+		opts.btf_fd = (uint32_t)fds->btf_fd;
+		opts.btf_key_type_id = key_type;
+		opts.btf_value_type_id = value_type;
+	}
+
 	fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, key_size, value_size, (uint32_t)n, &opts);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		ret = -errno;
+		fprintf(stderr, "bulwarkd: cannot create a %s trie of %zu entries: %s\n", name, n, strerror(-ret));
+		return ret;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const char *e = (const char *)entries + i * entry_size;
 
-		if (bpf_map_update_elem(fd, e, e + key_size, BPF_NOEXIST) < 0) {
+		/* The value is the entry's last member, but not always right after
+		 * the key: struct bw_path_entry has 4 bytes of padding between them. */
+		if (bpf_map_update_elem(fd, e, e + entry_size - value_size, BPF_NOEXIST) < 0) {
 			ret = -errno;
+			fprintf(stderr, "bulwarkd: cannot fill a %s trie (entry %zu of %zu): %s\n", name, i, n,
+				strerror(-ret));
 			close(fd);
 			return ret;
 		}
@@ -63,6 +77,10 @@ static int make_trie(const char *name, const void *entries, size_t n, size_t key
 static int set_inner(int outer, uint32_t id, int inner)
 {
 	int ret = bpf_map_update_elem(outer, &id, &inner, BPF_ANY) < 0 ? -errno : 0;
+
+	if (ret < 0)
+		fprintf(stderr, "bulwarkd: cannot publish rule set %u's trie in its outer map: %s\n", id,
+			strerror(-ret));
 
 	close(inner);
 	return ret;
@@ -88,25 +106,25 @@ static int publish_one(struct bw_publisher *p, const struct bw_compiled_ruleset 
 	int fd, ret = 0;
 
 	if (rs->n_exec) {
-		fd = make_trie("bw_exec", rs->exec, rs->n_exec, sizeof(rs->exec->key),
+		fd = make_trie(f, "bw_exec", f->path_key_type, f->path_value_type, rs->exec, rs->n_exec, sizeof(rs->exec->key),
 			       sizeof(rs->exec->value), sizeof(*rs->exec));
 		if (fd < 0 || (ret = set_inner(f->exec_tries, id, fd)) < 0)
 			goto fail;
 	}
 	if (rs->n_file) {
-		fd = make_trie("bw_file", rs->file, rs->n_file, sizeof(rs->file->key),
+		fd = make_trie(f, "bw_file", f->path_key_type, f->path_value_type, rs->file, rs->n_file, sizeof(rs->file->key),
 			       sizeof(rs->file->value), sizeof(*rs->file));
 		if (fd < 0 || (ret = set_inner(f->file_tries, id, fd)) < 0)
 			goto fail;
 	}
 	if (rs->n_net4) {
-		fd = make_trie("bw_net4", rs->net4, rs->n_net4, sizeof(rs->net4->key),
+		fd = make_trie(f, "bw_net4", f->net4_key_type, f->net_value_type, rs->net4, rs->n_net4, sizeof(rs->net4->key),
 			       sizeof(rs->net4->value), sizeof(*rs->net4));
 		if (fd < 0 || (ret = set_inner(f->net4_tries, id, fd)) < 0)
 			goto fail;
 	}
 	if (rs->n_net6) {
-		fd = make_trie("bw_net6", rs->net6, rs->n_net6, sizeof(rs->net6->key),
+		fd = make_trie(f, "bw_net6", f->net6_key_type, f->net_value_type, rs->net6, rs->n_net6, sizeof(rs->net6->key),
 			       sizeof(rs->net6->value), sizeof(*rs->net6));
 		if (fd < 0 || (ret = set_inner(f->net6_tries, id, fd)) < 0)
 			goto fail;

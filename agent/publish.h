@@ -23,6 +23,14 @@ struct bw_map_fds {
 	int net4_tries;
 	int net6_tries;
 	uint32_t max_rulesets; /* max_entries of rulesets and the *_tries maps */
+	/* BTF for the inner tries: Linux 6.1 refuses an inner map whose BTF
+	 * state differs from the template's (bpf_map_meta_equal compares
+	 * timer_off, which is -ENOENT with BTF and -EINVAL without), so the
+	 * tries are created with the object's BTF like libbpf's template.
+	 * btf_fd 0: no BTF (maps made by hand, as in the unit tests). */
+	int btf_fd;
+	uint32_t path_key_type, path_value_type;
+	uint32_t net4_key_type, net6_key_type, net_value_type;
 };
 
 struct bw_published {

@@ -214,7 +214,10 @@ bw_lookup_path(struct bw_ctx *c, void *trie, const char *src, __u32 len, bool cu
 	/* Bytes past prefixlen are never compared, so copying a whole key's
 	 * worth (stale tail included) is fine and keeps the verifier happy. */
 	bpf_probe_read_kernel(key->data, sizeof(key->data), src);
-	key->prefixlen = cut ? BW_PATH_KEY_MAX * 8 : bw_path_key_bits(len);
+	/* A cut name is judged by its first BW_RULE_PATH_MAX bytes only: every
+	 * prefix rule fits in them, and no exact rule can equal a longer name
+	 * (a cut string's stand-in NUL must never complete an exact rule). */
+	key->prefixlen = cut ? BW_RULE_PATH_MAX * 8 : bw_path_key_bits(len);
 	return bpf_map_lookup_elem(trie, key);
 }
 
@@ -290,9 +293,13 @@ int BPF_PROG(bw_exec, struct linux_binprm *bprm, int ret)
 			by_name = bw_decide(c.rs, BW_CLASS_EXEC, v->access[0].deny_mask, ~0ULL,
 					    v->access[0].rule_id);
 	}
-	if (by_name.decision > out.decision)
+	/* Report the rule the caller's name matched when it decides as
+	 * strongly: with a multi-call binary the resolved file (busybox)
+	 * matches the rules of every applet linked to it. */
+	if (by_name.decision != BW_DECISION_ALLOW && by_name.decision >= out.decision) {
 		c.s->ev.h.flags |= BW_EVENT_BY_NAME;
-	out = bw_outcome_worse(out, by_name);
+		out = by_name;
+	}
 	if (out.decision == BW_DECISION_ALLOW)
 		return 0;
 

@@ -38,7 +38,9 @@
  * setup error (cannot join the cgroup, bad address). With --expect: 0 PASS,
  * 1 FAIL, 3 usage or setup error.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -316,7 +316,7 @@ static void test_load_errors(void) {
 
 	/* The automatic label must name the namespace. */
 	ASSERT_LOAD_ERROR("namespaces:\n  - name: a\n    labels: {x: y, kubernetes.io/metadata.name: b}\n",
-			  "t.yaml:3:48: namespaces[0].labels.kubernetes.io/metadata.name: must equal the namespace name \"a\"");
+			  "t.yaml:3:49: namespaces[0].labels.kubernetes.io/metadata.name: must equal the namespace name \"a\"");
 
 	/* YAML itself. */
 	ASSERT_LOAD_ERROR("workloads: a: b\n", "t.yaml:1:13: yaml: mapping values are not allowed in this context");

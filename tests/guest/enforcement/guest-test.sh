@@ -19,6 +19,7 @@ ALLOWED=ok,ECONNREFUSED
 
 start_agent --policy-dir /run/policies --inventory /scenario/inventory.yaml || { fail "agent starts"; finish; exit 1; }
 pass "agent starts and applies policies"
+echo "--- status"; cat "$AGENT_STATUS"; cat "$AGENT_ERR"; echo "---"
 grep -q '"state":"enforcing"' "$AGENT_OUT" && pass "agent says enforcing" || fail "agent says enforcing"
 
 echo "== exec"
