@@ -160,8 +160,19 @@ struct path_node {
 	size_t first, count; /* its own raws (sorted array) */
 	/* merged: */
 	uint64_t deny[2], allow[2];
+	/* The deny rule to report: bw_decide() reports the lowest deciding
+	 * slot, so the rule comes from that slot too (its most specific one). */
 	uint32_t rule_block[2], rule_any[2];
+	uint8_t slot_block[2], slot_any[2];
 };
+
+static void pick_rule(uint32_t *rule, uint8_t *slot, uint32_t cand, uint8_t cand_slot)
+{
+	if (cand && (!*rule || cand_slot < *slot)) {
+		*rule = cand;
+		*slot = cand_slot;
+	}
+}
 
 struct path_build {
 	struct path_raw *raw;
@@ -286,10 +297,8 @@ static void path_node_take(struct path_node *into, const struct path_node *from,
 	for (int a = 0; a < 2; a++) {
 		into->deny[a] |= from->deny[a];
 		into->allow[a] |= from->allow[a];
-		if (!into->rule_block[a])
-			into->rule_block[a] = from->rule_block[a];
-		if (!into->rule_any[a])
-			into->rule_any[a] = from->rule_any[a];
+		pick_rule(&into->rule_block[a], &into->slot_block[a], from->rule_block[a], from->slot_block[a]);
+		pick_rule(&into->rule_any[a], &into->slot_any[a], from->rule_any[a], from->slot_any[a]);
 	}
 	(void)block_mask;
 }
@@ -335,10 +344,9 @@ static int path_build_finish(struct path_build *b, uint64_t block_mask, struct b
 				continue;
 			}
 			n->deny[a] |= bit;
-			if ((bit & block_mask) && !n->rule_block[a])
-				n->rule_block[a] = r->rule_id;
-			if (!n->rule_any[a])
-				n->rule_any[a] = r->rule_id;
+			if (bit & block_mask)
+				pick_rule(&n->rule_block[a], &n->slot_block[a], r->rule_id, r->slot);
+			pick_rule(&n->rule_any[a], &n->slot_any[a], r->rule_id, r->slot);
 		}
 	}
 	memcpy(own, nodes, n_nodes * sizeof(*own));

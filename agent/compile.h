@@ -73,7 +73,8 @@ struct bw_compiled_ruleset {
 
 /* How paths in rules are resolved: links in a rule's path are followed under
  * root so that a rule on /bin/sh also names the file the kernel sees
- * (/usr/bin/dash on Debian). root "/" is the node's own file system. */
+ * (/usr/bin/dash on Debian). root "/" is the node's own file system; root
+ * must be canonical (no links, no trailing slash): the agent realpath()s it. */
 struct bw_compile_options {
 	const char *root;
 	bool audit_only;

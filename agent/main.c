@@ -166,6 +166,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		usage(stderr);
 		return -EINVAL;
 	}
+	/* Rule paths are resolved under root and compared with what realpath
+	 * gives, so root itself must be canonical. */
+	static char root[PATH_MAX];
+	if (!realpath(o->root, root)) {
+		fprintf(stderr, "bulwarkd: --root %s: %m\n", o->root);
+		return -EINVAL;
+	}
+	o->root = root;
 	return 0;
 }
 

@@ -323,7 +323,8 @@ int bw_publish_retire(struct bw_publisher *p, uint64_t now_ns, uint64_t grace_ns
 		bool referenced = false;
 		int ret;
 
-		if (!pb->unused_since_ns || now_ns - pb->unused_since_ns < grace_ns) {
+		if (!pb->unused_since_ns || now_ns < pb->unused_since_ns ||
+		    now_ns - pb->unused_since_ns < grace_ns) {
 			i++;
 			continue;
 		}

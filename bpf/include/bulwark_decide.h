@@ -16,6 +16,10 @@
 
 #include "bulwark_abi.h"
 
+#ifndef __bpf__
+#include <stdbool.h>
+#endif
+
 #ifndef BW_INLINE
 #ifdef __bpf__
 #define BW_INLINE static __always_inline
@@ -82,19 +86,25 @@ BW_INLINE struct bw_outcome bw_outcome_worse(struct bw_outcome a, struct bw_outc
 
 /* Folds the port rules of the longest matching CIDR entry for one connect.
  * protocol is BW_PROTO_TCP or BW_PROTO_UDP (anything else only matches
- * "any"); port is in host byte order. */
+ * "any"); port is in host byte order. The deny rule kept for reporting is
+ * one of the slot bw_decide() will report: a Block slot's before an Audit
+ * slot's, then the lowest slot, then the first (most specific) rule. */
 BW_INLINE void bw_net_collect(const struct bw_net_value *v, __u16 port, __u8 protocol,
 			      __u64 block_mask, __u64 *deny_mask, __u64 *allow_mask,
 			      __u32 *deny_rule)
 {
 	__u32 count = v->count;
+	__u8 rule_slot = 0;
+	bool rule_block = false;
 	__u32 i;
 
 	if (count > BW_PORT_RULES_MAX)
 		count = BW_PORT_RULES_MAX;
 	for (i = 0; i < BW_PORT_RULES_MAX; i++) {
 		const struct bw_port_rule *r;
+		__u8 slot;
 		__u64 bit;
+		bool block;
 
 		if (i >= count)
 			break;
@@ -103,14 +113,18 @@ BW_INLINE void bw_net_collect(const struct bw_net_value *v, __u16 port, __u8 pro
 			continue;
 		if (r->protocol != BW_PROTO_ANY && r->protocol != protocol)
 			continue;
-		bit = 1ULL << (r->slot & (BW_SLOTS_MAX - 1));
+		slot = r->slot & (BW_SLOTS_MAX - 1);
+		bit = 1ULL << slot;
 		if (r->allow) {
 			*allow_mask |= bit;
 			continue;
 		}
-		/* Report a Block slot's rule over an Audit slot's. */
-		if (!*deny_rule || ((bit & block_mask) && !(*deny_mask & block_mask)))
+		block = bit & block_mask;
+		if (!*deny_rule || (block && !rule_block) || (block == rule_block && slot < rule_slot)) {
 			*deny_rule = r->rule_id;
+			rule_slot = slot;
+			rule_block = block;
+		}
 		*deny_mask |= bit;
 	}
 }

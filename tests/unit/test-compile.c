@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 
 #include "compile.h"
+#include "bulwark_decide.h"
 #include "inventory.h"
 #include "policy.h"
 
@@ -416,11 +417,21 @@ static void test_most_specific_block_rule(void)
 	ASSERT(e && e->value.access[0].rule_id == usr);
 	compiled_done(&c);
 
-	/* Everything in Audit: the most specific rule of all is reported. */
+	/* Everything in Audit: bw_decide() reports the lowest denying slot
+	 * (policy a), so the rule is a's most specific one, not b's. */
 	c = compile_list(&l, NULL, true, &rt);
 	ASSERT(c.ret == 0);
 	e = find_path(c.rs.exec, c.rs.n_exec, "/usr/local/bin/x", true);
-	ASSERT(e && e->value.access[0].rule_id == x);
+	ASSERT(e && e->value.access[0].rule_id == local);
+	if (e) {
+		struct bw_ruleset cfg = c.rs.config;
+		struct bw_outcome o = bw_decide(&cfg, BW_CLASS_EXEC, e->value.access[0].deny_mask,
+						 e->value.access[0].allow_mask, e->value.access[0].rule_id);
+		const struct bw_rule_info *ri = bw_rule_get(&rt, o.rule_id);
+
+		/* The reported slot and the reported rule name the same policy. */
+		ASSERT(ri && !strcmp(ri->policy, c.rs.slots[o.slot].policy));
+	}
 	compiled_done(&c);
 	bw_policy_list_clear(&l);
 	bw_rule_table_clear(&rt);

@@ -389,6 +389,21 @@ static void test_net_collect_block_first(void)
 		ASSERT(o.slot == 2);
 		ASSERT(o.rule_id == 22);
 	}
+
+	/* Two Block slots, the higher one met first: the reported rule is the
+	 * lowest slot's, the slot bw_decide() reports, so both name one policy. */
+	memset(&v, 0, sizeof(v));
+	v.rules[v.count++] = port_rule(0, 65535, BW_PROTO_ANY, 5, 0, 55);
+	v.rules[v.count++] = port_rule(0, 65535, BW_PROTO_ANY, 2, 0, 22);
+	{
+		struct bw_ruleset rs = ruleset(BIT(2) | BIT(5));
+		struct bw_outcome o;
+
+		c = collect(&v, 80, BW_PROTO_TCP, rs.block_mask);
+		ASSERT(c.rule == 22);
+		o = bw_decide(&rs, BW_CLASS_NET, c.deny, c.allow, c.rule);
+		ASSERT(o.slot == 2 && o.rule_id == 22);
+	}
 }
 
 static void test_net_collect_clamp(void)
