@@ -29,6 +29,7 @@ install -m 755 "$build/agent/bulwarkd" "$stage/usr/bin/bulwarkd"
 install -m 755 "$build/tests/guest/bulwark-probe" "$stage/usr/bin/bulwark-probe"
 cp -a "$scenario/." "$stage/scenario/"
 install -m 755 "$scenario/guest-test.sh" "$stage/guest-test.sh"
+[ -f "$scenario/guest-no-bpf-lsm.sh" ] && install -m 755 "$scenario/guest-no-bpf-lsm.sh" "$stage/guest-no-bpf-lsm.sh"
 install -m 644 "$here/lib.sh" "$stage/scenario/lib.sh"
 cp -a "$repo/policies/." "$stage/policies/"
 
