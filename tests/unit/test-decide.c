@@ -10,17 +10,7 @@
 #include "bulwark_abi.h"
 #include "bulwark_decide.h"
 
-static unsigned passed, failed;
-
-#define ASSERT(expr)                                                                        \
-	do {                                                                                \
-		if (expr)                                                                   \
-			passed++;                                                           \
-		else {                                                                      \
-			failed++;                                                           \
-			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #expr); \
-		}                                                                           \
-	} while (0)
+#include "bw-test.h"
 
 #define BIT(n) (1ULL << (n))
 
@@ -525,6 +515,5 @@ int main(void)
 	test_path_key_bits();
 	test_v4mapped();
 
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return bw_test_summary();
 }

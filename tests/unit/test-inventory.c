@@ -11,17 +11,7 @@
 #include "inventory.h"
 #include "selector.h"
 
-static unsigned passed, failed;
-
-#define ASSERT(expr)                                                                    \
-	do {                                                                            \
-		if (expr)                                                               \
-			passed++;                                                       \
-		else {                                                                  \
-			failed++;                                                       \
-			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #expr); \
-		}                                                                       \
-	} while (0)
+#include "bw-test.h"
 
 static bool streq(const char *a, const char *b) {
 	return a && b && strcmp(a, b) == 0;
@@ -842,6 +832,5 @@ int main(void) {
 	test_selection();
 	test_cgroup_paths();
 
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return bw_test_summary();
 }

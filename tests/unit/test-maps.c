@@ -21,40 +21,14 @@
 #include "policy.h"
 #include "publish.h"
 
-static unsigned passed, failed;
-
-#define ASSERT(expr)                                                                        \
-	do {                                                                                \
-		if (expr)                                                                   \
-			passed++;                                                           \
-		else {                                                                      \
-			failed++;                                                           \
-			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #expr); \
-		}                                                                           \
-	} while (0)
+#include "bw-test.h"
 
 #define BIT(n) (1ULL << (n))
 #define HEADER(kind, name) "apiVersion: bulwark.dev/v1alpha1\nkind: " kind "\nmetadata:\n  name: " name "\n"
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) {
-		perror("vasprintf");
-		exit(2);
-	}
-	va_end(ap);
-	return s;
-}
-
 static void finish_and_exit(void)
 {
-	printf("%u passed, %u failed\n", passed, failed);
-	exit(failed ? 1 : 0);
+	exit(bw_test_summary());
 }
 
 /* ---- maps, as the BPF object creates them ---------------------------------- */
@@ -872,6 +846,5 @@ int main(void)
 
 	bw_rule_table_clear(&rt);
 	rmdir(empty_root);
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return bw_test_summary();
 }

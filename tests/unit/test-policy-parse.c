@@ -24,17 +24,7 @@
 #include "policy.h"
 #include "util.h"
 
-static unsigned n_passed, n_failed;
-
-#define ASSERT(expr)                                                                               \
-	do {                                                                                       \
-		if (expr)                                                                          \
-			n_passed++;                                                                \
-		else {                                                                             \
-			n_failed++;                                                                \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #expr);    \
-		}                                                                                  \
-	} while (0)
+#include "bw-test.h"
 
 /* Like ASSERT for strings, and shows both when they differ. */
 #define ASSERT_STREQ(got, want) assert_streq(__FILE__, __LINE__, #got, (got), (want))
@@ -42,14 +32,14 @@ static unsigned n_passed, n_failed;
 static void assert_streq(const char *file, int line, const char *expr, const char *got, const char *want)
 {
 	if (got && want && strcmp(got, want) == 0) {
-		n_passed++;
+		passed++;
 		return;
 	}
 	if (!got && !want) {
-		n_passed++;
+		passed++;
 		return;
 	}
-	n_failed++;
+	failed++;
 	fprintf(stderr, "%s:%d: assertion failed: %s\n    got:  %s\n    want: %s\n", file, line, expr,
 		got ? got : "(null)", want ? want : "(null)");
 }
@@ -119,9 +109,9 @@ static void expect_bad(int src_line, const char *doc, unsigned line, unsigned co
 
 	if (r == 0 && last.n == 1 && got && streq(got, want) && out.n == 2 && streq(out.items[0]->name, "before") &&
 	    streq(out.items[1]->name, "after") && last.items[0].doc_index == 1) {
-		n_passed++;
+		passed++;
 	} else {
-		n_failed++;
+		failed++;
 		fprintf(stderr, "%s:%d: bad document not reported as expected (r=%d, %zu diags, %zu loaded)\n    got:  %s\n    want: %s\n",
 			__FILE__, src_line, r, last.n, out.n, got ? got : "(none)", want);
 		for (size_t i = 1; i < last.n; i++) {
@@ -141,9 +131,9 @@ static struct bw_policy_list parse_ok(int src_line, const char *buf, size_t want
 	int r = bw_policy_parse_buffer("ok.yaml", buf, strlen(buf), &out, &diags);
 
 	if (r == 0 && diags.n == 0 && out.n == want_n)
-		n_passed++;
+		passed++;
 	else {
-		n_failed++;
+		failed++;
 		fprintf(stderr, "%s:%d: valid input rejected (r=%d, %zu loaded, want %zu)\n", __FILE__, src_line, r,
 			out.n, want_n);
 		for (size_t i = 0; i < diags.n; i++) {
@@ -1253,6 +1243,5 @@ int main(void)
 	test_quoting();
 	bw_diags_clear(&last);
 
-	printf("%u passed, %u failed\n", n_passed, n_failed);
-	return n_failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return bw_test_summary();
 }

@@ -6,17 +6,7 @@
 
 #include "selector.h"
 
-static unsigned passed, failed;
-
-#define ASSERT(expr)                                                                    \
-	do {                                                                            \
-		if (expr)                                                               \
-			passed++;                                                       \
-		else {                                                                  \
-			failed++;                                                       \
-			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #expr); \
-		}                                                                       \
-	} while (0)
+#include "bw-test.h"
 
 /* Selectors and label sets built by hand from literals: nothing here is
  * freed, and nothing depends on the policy parser. */
@@ -273,6 +263,5 @@ int main(void) {
 	test_combined();
 	test_malformed();
 
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return bw_test_summary();
 }

@@ -108,6 +108,11 @@ expect "after removal: read of /etc/secret is allowed" ok --cgroup $CG/locked op
 expect "after removal: 8081 is allowed" $ALLOWED --cgroup $CG/locked connect 127.0.0.1 8081 tcp
 expect "after removal: other policies still hold" EPERM --cgroup $CG/exec-allow exec /bin/sh -c true
 
+g=$(generation)
+kill -HUP "$AGENT_PID"
+wait_generation $((g + 1)) && pass "SIGHUP reloads" || fail "SIGHUP reloads"
+expect "after SIGHUP: policies still hold" EPERM --cgroup $CG/exec-allow exec /bin/sh -c true
+
 echo "== shutdown and --audit-only"
 kill -USR1 "$AGENT_PID"
 wait_for "$AGENT_OUT" '"agent":"stats".*"blocked":[1-9]' && pass "counters reported" || fail "counters reported"

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The policy store keeps the last good version of a policy whose document
+ * is rejected, and removes a policy only when its document is gone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy-store.h"
+
+#include "bw-test.h"
+
+static char dir[] = "/tmp/bulwark-store-XXXXXX";
+
+static void put(const char *name, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+static void rm(const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
+#define POLICY(kind, name, mode, denied)                                        \
+	"apiVersion: bulwark.dev/v1alpha1\nkind: " kind "\nmetadata:\n  name: " name \
+	"\nspec:\n  mode: " mode "\n  exec:\n    deny:\n      - path: " denied "\n"
+
+static const struct bw_policy *find(const struct bw_policy_store *s, const char *name)
+{
+	for (size_t i = 0; i < s->current.n; i++)
+		if (!strcmp(s->current.items[i]->name, name))
+			return s->current.items[i];
+	return NULL;
+}
+
+int main(void)
+{
+	struct bw_policy_store s = { 0 };
+	const struct bw_policy *p;
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+
+	put("a.yaml", POLICY("ClusterBulwarkPolicy", "a", "Block", "/bin/sh"));
+	put("b.yaml", POLICY("ClusterBulwarkPolicy", "b", "Audit", "/bin/ls") "---\n"
+		      POLICY("ClusterBulwarkPolicy", "c", "Block", "/bin/cat"));
+	ASSERT(bw_policy_store_reload(&s, dir) == 0);
+	ASSERT(s.current.n == 3 && s.rejected.n == 0 && s.kept == 0);
+
+	/* A bad edit of a: the old a stays, with its old rule. */
+	put("a.yaml", POLICY("ClusterBulwarkPolicy", "a", "Blok", "/bin/bash"));
+	ASSERT(bw_policy_store_reload(&s, dir) == 0);
+	ASSERT(s.current.n == 3 && s.rejected.n == 1 && s.kept == 1);
+	p = find(&s, "a");
+	ASSERT(p && p->mode == BW_MODE_BLOCK && p->exec_deny.n == 1 && !strcmp(p->exec_deny.items[0].path, "/bin/sh"));
+	ASSERT(s.rejected.n == 1 && s.rejected.items[0].name && !strcmp(s.rejected.items[0].name, "a"));
+
+	/* A good edit replaces it. */
+	put("a.yaml", POLICY("ClusterBulwarkPolicy", "a", "Audit", "/bin/bash"));
+	ASSERT(bw_policy_store_reload(&s, dir) == 0);
+	p = find(&s, "a");
+	ASSERT(p && p->mode == BW_MODE_AUDIT && !strcmp(p->exec_deny.items[0].path, "/bin/bash"));
+	ASSERT(s.rejected.n == 0 && s.kept == 0);
+
+	/* A YAML syntax error in b.yaml names no policy: what b.yaml gave
+	 * before (b and c) stays, and a is untouched. */
+	put("b.yaml", "apiVersion: [unclosed\n");
+	ASSERT(bw_policy_store_reload(&s, dir) == 0);
+	ASSERT(s.rejected.n == 1 && s.kept == 2);
+	ASSERT(find(&s, "b") && find(&s, "c") && find(&s, "a"));
+
+	/* One bad document among good ones: only that policy is kept old. */
+	put("b.yaml", POLICY("ClusterBulwarkPolicy", "b", "Block", "/bin/ls") "---\n"
+		      POLICY("ClusterBulwarkPolicy", "c", "Block", "relative"));
+	ASSERT(bw_policy_store_reload(&s, dir) == 0);
+	p = find(&s, "b");
+	ASSERT(p && p->mode == BW_MODE_BLOCK);           /* the new b */
+	p = find(&s, "c");
+	ASSERT(p && !strcmp(p->exec_deny.items[0].path, "/bin/cat")); /* the old c */
+	ASSERT(s.kept == 1);
+
+	/* Deleting a file removes its policies; a kept policy is not
+	 * resurrected once its document is gone. */
+	rm("b.yaml");
+	ASSERT(bw_policy_store_reload(&s, dir) == 0);
+	ASSERT(s.current.n == 1 && find(&s, "a") && !find(&s, "b") && !find(&s, "c"));
+
+	/* An unreadable directory changes nothing. */
+	ASSERT(bw_policy_store_reload(&s, "/nonexistent/bulwark") < 0);
+	ASSERT(s.current.n == 1 && find(&s, "a"));
+
+	bw_policy_store_clear(&s);
+	rm("a.yaml");
+	rmdir(dir);
+	return bw_test_summary();
+}
