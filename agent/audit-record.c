@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -19,6 +21,176 @@ int64_t bw_boot_to_realtime_offset(void)
 	return ((int64_t)rt.tv_sec - bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
 }
 
+void bw_format_time(uint64_t realtime_ns, char *buf, size_t size)
+{
+	time_t sec = (time_t)(realtime_ns / 1000000000ULL);
+	char base[32];
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%09lluZ", base, (unsigned long long)(realtime_ns % 1000000000ULL));
+}
+
+bool bw_field_is_numeric(const char *key)
+{
+	static const char *const numeric[] = {
+		BW_FIELD_PID, BW_FIELD_PPID, BW_FIELD_UID, BW_FIELD_CGROUP_ID, BW_FIELD_PATH_UNRESOLVED,
+		BW_FIELD_SUPPRESSED, BW_FIELD_DROPPED,
+		/* health and agent records */
+		"CHECKS", "BLOCKED", "AUDITED", "EVENTS_DROPPED", "PATHS_UNRESOLVED", "PATH_LONG",
+		"RULESET_MISSING", "CGROUPS_INHERITED", "WORKLOADS_FULL", "SUPPRESSED_TOTAL", "RATELIMIT_FULL",
+		"EVENTS_READ", "EVENTS_MALFORMED", "RECORDS_OOM", "GENERATION", "POLICIES", "REJECTED",
+		"WORKLOADS", "FAILED", "AGENT_PID",
+	};
+
+	for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++)
+		if (!strcmp(key, numeric[i]))
+			return true;
+	return false;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+struct bw_record *bw_record_ref(struct bw_record *r)
+{
+	if (r)
+		atomic_fetch_add(&r->refs, 1);
+	return r;
+}
+
+void bw_record_unref(struct bw_record *r)
+{
+	if (r && atomic_fetch_sub(&r->refs, 1) == 1)
+		free(r);
+}
+
+const char *bw_record_get(const struct bw_record *r, const char *key)
+{
+	for (size_t i = 0; i < r->n_fields; i++)
+		if (!strcmp(r->fields[i].key, key))
+			return r->fields[i].value;
+	return NULL;
+}
+
+void bw_record_builder_init(struct bw_record_builder *b, enum bw_record_kind kind, uint64_t time_realtime_ns,
+			    int priority)
+{
+	memset(b, 0, sizeof(*b));
+	b->kind = kind;
+	b->time_realtime_ns = time_realtime_ns;
+	b->priority = priority;
+}
+
+void bw_record_builder_add(struct bw_record_builder *b, const char *key, const char *value)
+{
+	char *k, *v;
+
+	if (!value || b->oom)
+		return;
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 16;
+		void *n = realloc(b->fields, ncap * sizeof(*b->fields));
+
+		if (!n) {
+			b->oom = true;
+			return;
+		}
+		b->fields = n;
+		b->cap = ncap;
+	}
+	k = strdup(key);
+	v = strdup(value);
+	if (!k || !v) {
+		free(k);
+		free(v);
+		b->oom = true;
+		return;
+	}
+	b->fields[b->n].key = k;
+	b->fields[b->n++].value = v;
+}
+
+void bw_record_builder_addf(struct bw_record_builder *b, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) {
+		b->oom = true;
+		s = NULL;
+	}
+	va_end(ap);
+	bw_record_builder_add(b, key, s);
+	free(s);
+}
+
+void bw_record_builder_message(struct bw_record_builder *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(b->message);
+	va_start(ap, fmt);
+	if (vasprintf(&b->message, fmt, ap) < 0) {
+		b->message = NULL;
+		b->oom = true;
+	}
+	va_end(ap);
+}
+
+void bw_record_builder_clear(struct bw_record_builder *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->fields[i].key);
+		free(b->fields[i].value);
+	}
+	free(b->fields);
+	free(b->message);
+	memset(b, 0, sizeof(*b));
+}
+
+struct bw_record *bw_record_builder_finish(struct bw_record_builder *b)
+{
+	size_t size = sizeof(struct bw_record) + b->n * sizeof(struct bw_field);
+	const char *msg = b->message ? b->message : "";
+	struct bw_record *r = NULL;
+	char *p;
+
+	if (b->oom)
+		goto out;
+	size += strlen(msg) + 1;
+	for (size_t i = 0; i < b->n; i++)
+		size += strlen(b->fields[i].key) + strlen(b->fields[i].value) + 2;
+	r = malloc(size);
+	if (!r)
+		goto out;
+	atomic_init(&r->refs, 1);
+	r->kind = b->kind;
+	r->time_realtime_ns = b->time_realtime_ns;
+	r->priority = b->priority;
+	r->n_fields = b->n;
+	p = (char *)&r->fields[b->n];
+#define PACK(dst, src)                                  \
+	do {                                            \
+		size_t l_ = strlen(src) + 1;            \
+		memcpy(p, src, l_);                     \
+		dst = p;                                \
+		p += l_;                                \
+	} while (0)
+	PACK(r->message, msg);
+	for (size_t i = 0; i < b->n; i++) {
+		PACK(r->fields[i].key, b->fields[i].key);
+		PACK(r->fields[i].value, b->fields[i].value);
+	}
+#undef PACK
+out:
+	bw_record_builder_clear(b);
+	return r;
+}
+
+/* ---- decoding kernel events ---------------------------------------------- */
+
 static const char *hook_name(uint8_t hook)
 {
 	switch (hook) {
@@ -27,11 +199,6 @@ static const char *hook_name(uint8_t hook)
 	case BW_HOOK_CONNECT: return "connect";
 	default: return NULL;
 	}
-}
-
-static const char *proto_name(uint8_t p)
-{
-	return p == BW_PROTO_TCP ? "tcp" : p == BW_PROTO_UDP ? "udp" : "any";
 }
 
 /* Copies a bounded, possibly unterminated kernel string. */
@@ -43,160 +210,226 @@ static void copy_str(char *dst, size_t size, const char *src, size_t len)
 		len = size - 1;
 	memcpy(dst, src, len);
 	dst[len] = '\0';
+	/* A kernel name may hold a NUL inside; records are C strings. */
+	dst[strlen(dst)] = '\0';
+}
+
+/* The executable of a process, best effort until the in-kernel process table
+ * lands: the process may be gone by now. */
+static void proc_exe(const char *proc_root, uint32_t pid, char *buf, size_t size)
+{
+	char link[64];
+	ssize_t n;
+
+	buf[0] = '\0';
+	if (!pid)
+		return;
+	snprintf(link, sizeof(link), "%s/%u/exe", proc_root ? proc_root : "/proc", pid);
+	n = readlink(link, buf, size - 1);
+	buf[n > 0 ? n : 0] = '\0';
 }
 
 int bw_record_decode(const void *data, size_t size, const struct bw_record_context *ctx,
-		     struct bw_record *r)
+		     struct bw_record **out)
 {
 	const struct bw_event_header *h = data;
 	const char *payload = (const char *)data + sizeof(*h);
-	const struct bw_published *pub;
+	char path[BW_PATH_MAX], name[BW_PATH_KEY_MAX + 1], exe[BW_PATH_MAX + 64], pexe[BW_PATH_MAX];
+	char target[BW_PATH_MAX + 64], comm[BW_TASK_COMM_LEN + 1], where[512] = "";
 	const struct bw_assignment *as;
-	static char rule_buf[96];
+	const struct bw_published *pub;
+	const char *hook, *policy, *rule, *decision, *access = NULL;
+	char rule_buf[96];
+	struct bw_record_builder b;
 
-	memset(r, 0, sizeof(*r));
+	*out = NULL;
 	if (size < sizeof(*h) || (size_t)h->path_len + h->name_len > size - sizeof(*h))
 		return -EINVAL;
-	r->hook = hook_name(h->hook);
-	if (!r->hook || h->decision == BW_DECISION_ALLOW || h->decision > BW_DECISION_BLOCK)
+	hook = hook_name(h->hook);
+	if (!hook || h->decision == BW_DECISION_ALLOW || h->decision > BW_DECISION_BLOCK)
 		return -EINVAL;
-	r->time_realtime_ns = h->time_ns + (uint64_t)ctx->boot_to_realtime_ns;
-	r->decision = h->decision == BW_DECISION_BLOCK ? "blocked" : "audited";
-	r->mode = h->decision == BW_DECISION_BLOCK ? "Block" : "Audit";
-	r->pid = h->pid;
-	r->ppid = h->ppid;
-	r->uid = h->uid;
-	r->cgroup_id = h->cgroup_id;
-	r->path_unresolved = h->flags & BW_EVENT_UNRESOLVED;
-	r->path_error = h->path_error;
-	r->matched_by_name = h->flags & BW_EVENT_BY_NAME;
-	copy_str(r->comm, sizeof(r->comm), h->comm, sizeof(h->comm));
+	decision = h->decision == BW_DECISION_BLOCK ? "blocked" : "audited";
+	copy_str(comm, sizeof(comm), h->comm, sizeof(h->comm));
+	copy_str(path, sizeof(path), payload, h->path_len);
+	copy_str(name, sizeof(name), payload + h->path_len, h->name_len);
 
 	pub = bw_publisher_find(ctx->pub, h->ruleset_id);
-	r->policy = pub && h->slot < pub->rs.n_slots ? pub->rs.slots[h->slot].policy : "unknown (retired rule set)";
+	policy = pub && h->slot < pub->rs.n_slots ? pub->rs.slots[h->slot].policy : "unknown (retired rule set)";
 	if (h->rule_id) {
 		const struct bw_rule_info *ri = bw_rule_get(ctx->rules, h->rule_id);
 
-		if (ri) {
-			r->policy = ri->policy;
-			r->rule = ri->text;
-		} else {
-			r->rule = "unknown rule";
-		}
+		policy = ri ? ri->policy : policy;
+		rule = ri ? ri->text : "unknown rule";
 	} else {
-		const char *cls = h->hook == BW_HOOK_EXEC ? "exec" : h->hook == BW_HOOK_FILE ? "files" : "network";
-
-		snprintf(rule_buf, sizeof(rule_buf), "%s.allow: %s", cls,
-			 r->path_unresolved ? "path could not be resolved" : "not listed");
-		r->rule = rule_buf;
+		snprintf(rule_buf, sizeof(rule_buf), "%s.allow: %s",
+			 h->hook == BW_HOOK_EXEC ? "exec" : h->hook == BW_HOOK_FILE ? "files" : "network",
+			 h->flags & BW_EVENT_UNRESOLVED ? "path could not be resolved" : "not listed");
+		rule = rule_buf;
 	}
 
 	switch (h->hook) {
 	case BW_HOOK_EXEC:
-		copy_str(r->executable, sizeof(r->executable), payload, h->path_len);
-		if (h->name_len)
-			copy_str(r->target, sizeof(r->target), payload + h->path_len, h->name_len);
-		else
-			copy_str(r->target, sizeof(r->target), payload, h->path_len);
-		if (r->path_unresolved && !r->executable[0])
-			copy_str(r->executable, sizeof(r->executable), r->target, strlen(r->target));
+		snprintf(target, sizeof(target), "%s", name[0] ? name : path);
+		snprintf(exe, sizeof(exe), "%s", path[0] ? path : target);
 		break;
 	case BW_HOOK_FILE:
-		copy_str(r->target, sizeof(r->target), payload, h->path_len);
-		r->access = h->flags & BW_EVENT_WRITE ? "write" : "read";
+		snprintf(target, sizeof(target), "%s", path);
+		access = h->flags & BW_EVENT_WRITE ? "write" : "read";
+		proc_exe(ctx->proc_root, h->pid, exe, sizeof(exe));
 		break;
-	case BW_HOOK_CONNECT: {
-		char addr[INET6_ADDRSTRLEN];
+	default: {
+		char addr[INET6_ADDRSTRLEN] = "";
 
 		inet_ntop(h->family == 2 ? AF_INET : AF_INET6, h->addr, addr, sizeof(addr));
-		snprintf(r->target, sizeof(r->target), h->family == 2 ? "%s:%u" : "[%s]:%u", addr, h->port);
-		r->access = proto_name(h->protocol);
+		snprintf(target, sizeof(target), h->family == 2 ? "%s:%u" : "[%s]:%u", addr, h->port);
+		access = h->protocol == BW_PROTO_TCP ? "tcp" : h->protocol == BW_PROTO_UDP ? "udp" : "any";
+		proc_exe(ctx->proc_root, h->pid, exe, sizeof(exe));
 		break;
 	}
 	}
-	if (h->hook != BW_HOOK_EXEC) {
-		/* Best effort until the in-kernel process table lands: the
-		 * process may be gone already. */
-		char link[64];
-		ssize_t n;
-
-		snprintf(link, sizeof(link), "/proc/%u/exe", h->pid);
-		n = readlink(link, r->executable, sizeof(r->executable) - 1);
-		r->executable[n > 0 ? n : 0] = '\0';
-	}
+	proc_exe(ctx->proc_root, h->ppid, pexe, sizeof(pexe));
 	as = ctx->cgroup_lookup ? ctx->cgroup_lookup(h->cgroup_id, ctx->userdata) : NULL;
+	if (as && as->pod)
+		snprintf(where, sizeof(where), " in %s/%s", as->namespace, as->pod);
+	else if (as)
+		snprintf(where, sizeof(where), " in cgroup %s", as->cgroup_path);
+
+	bw_record_builder_init(&b, BW_RECORD_DECISION, h->time_ns + (uint64_t)ctx->boot_to_realtime_ns,
+			       h->decision == BW_DECISION_BLOCK ? LOG_WARNING : LOG_NOTICE);
+	bw_record_builder_message(&b, "%s %s of %s by pid %u (%s)%s: policy %s", decision, hook, target, h->pid,
+				  comm, where, policy);
+	bw_record_builder_add(&b, BW_FIELD_HOOK, hook);
+	bw_record_builder_add(&b, BW_FIELD_DECISION, decision);
+	bw_record_builder_add(&b, BW_FIELD_MODE, h->decision == BW_DECISION_BLOCK ? "Block" : "Audit");
+	bw_record_builder_add(&b, BW_FIELD_POLICY, policy);
+	bw_record_builder_add(&b, BW_FIELD_RULE, rule);
+	bw_record_builder_addf(&b, BW_FIELD_PID, "%u", h->pid);
+	bw_record_builder_addf(&b, BW_FIELD_PPID, "%u", h->ppid);
+	bw_record_builder_addf(&b, BW_FIELD_UID, "%u", h->uid);
+	bw_record_builder_add(&b, BW_FIELD_COMM, comm);
+	if (exe[0])
+		bw_record_builder_add(&b, BW_FIELD_EXE, exe);
+	if (pexe[0])
+		bw_record_builder_add(&b, BW_FIELD_PARENT_EXE, pexe);
+	bw_record_builder_add(&b, BW_FIELD_TARGET, target);
+	bw_record_builder_add(&b, BW_FIELD_ACCESS, access);
+	bw_record_builder_addf(&b, BW_FIELD_CGROUP_ID, "%llu", (unsigned long long)h->cgroup_id);
 	if (as) {
-		r->cgroup_path = as->cgroup_path;
-		r->namespace = as->namespace;
-		r->pod = as->pod;
-		r->container = as->container;
+		bw_record_builder_add(&b, BW_FIELD_CGROUP_PATH, as->cgroup_path);
+		bw_record_builder_add(&b, BW_FIELD_NAMESPACE, as->namespace);
+		bw_record_builder_add(&b, BW_FIELD_POD, as->pod);
+		bw_record_builder_add(&b, BW_FIELD_CONTAINER, as->container);
 	}
-	return 0;
+	if (h->flags & BW_EVENT_UNRESOLVED)
+		bw_record_builder_addf(&b, BW_FIELD_PATH_UNRESOLVED, "%d", h->path_error);
+	if (h->flags & BW_EVENT_BY_NAME)
+		bw_record_builder_add(&b, BW_FIELD_MATCHED_BY_NAME, "1");
+	*out = bw_record_builder_finish(&b);
+	return *out ? 0 : -ENOMEM;
 }
 
-static void add_str(struct json_object *o, const char *k, const char *v)
+/* ---- JSON ---------------------------------------------------------------- */
+
+char *bw_utf8_sanitize(const char *s)
 {
-	if (v)
-		json_object_object_add(o, k, json_object_new_string(v));
+	size_t n = strlen(s), o = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	char *out = malloc(n * 3 + 1); /* each bad byte becomes U+FFFD, 3 bytes */
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i], len, cp;
+
+		if (c < 0x80) {
+			out[o++] = (char)c;
+			i++;
+			continue;
+		}
+		len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+		if (len == 3 && c > 0xef)
+			len = 0;
+		cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+		for (unsigned k = 1; len && k < len; k++) {
+			if (i + k >= n || (p[i + k] & 0xc0) != 0x80) {
+				len = 0;
+				break;
+			}
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		/* overlong, surrogate or beyond U+10FFFF: ill-formed */
+		if (len && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+			    (cp >= 0xd800 && cp <= 0xdfff)))
+			len = 0;
+		if (!len) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+			continue;
+		}
+		memcpy(out + o, p + i, len);
+		o += len;
+		i += len;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static struct json_object *json_text(const char *s)
+{
+	char *clean = bw_utf8_sanitize(s);
+	struct json_object *v = json_object_new_string(clean ? clean : "");
+
+	free(clean);
+	return v;
+}
+
+const char *bw_record_kind_name(enum bw_record_kind k)
+{
+	switch (k) {
+	case BW_RECORD_DECISION: return "decision";
+	case BW_RECORD_SUPPRESSED: return "suppressed";
+	case BW_RECORD_HEALTH: return "health";
+	case BW_RECORD_LOSS: return "loss";
+	default: return "agent";
+	}
 }
 
 char *bw_record_to_json(const struct bw_record *r)
 {
 	struct json_object *o = json_object_new_object();
-	char ts[64], frac[16];
-	time_t sec = (time_t)(r->time_realtime_ns / 1000000000ULL);
-	struct tm tm;
-	char *out;
+	char ts[64], *out = NULL;
 
 	if (!o)
 		return NULL;
-	gmtime_r(&sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(frac, sizeof(frac), ".%09lluZ", (unsigned long long)(r->time_realtime_ns % 1000000000ULL));
-	strncat(ts, frac, sizeof(ts) - strlen(ts) - 1);
+	bw_format_time(r->time_realtime_ns, ts, sizeof(ts));
+	json_object_object_add(o, "time", json_object_new_string(ts));
+	json_object_object_add(o, "kind", json_object_new_string(bw_record_kind_name(r->kind)));
+	json_object_object_add(o, "priority", json_object_new_int(r->priority));
+	for (size_t i = 0; i < r->n_fields; i++) {
+		char key[64];
+		size_t k;
+		struct json_object *v = NULL;
 
-	add_str(o, "time", ts);
-	add_str(o, "hook", r->hook);
-	add_str(o, "decision", r->decision);
-	add_str(o, "mode", r->mode);
-	add_str(o, "policy", r->policy);
-	add_str(o, "rule", r->rule);
-	json_object_object_add(o, "pid", json_object_new_int64(r->pid));
-	json_object_object_add(o, "ppid", json_object_new_int64(r->ppid));
-	json_object_object_add(o, "uid", json_object_new_int64(r->uid));
-	add_str(o, "comm", r->comm);
-	add_str(o, "executable", r->executable);
-	add_str(o, "target", r->target);
-	add_str(o, "access", r->access);
-	json_object_object_add(o, "cgroup_id", json_object_new_uint64(r->cgroup_id));
-	add_str(o, "cgroup", r->cgroup_path);
-	add_str(o, "namespace", r->namespace);
-	add_str(o, "pod", r->pod);
-	add_str(o, "container", r->container);
-	if (r->path_unresolved) {
-		json_object_object_add(o, "path_unresolved", json_object_new_boolean(1));
-		json_object_object_add(o, "path_error", json_object_new_int(r->path_error));
+		for (k = 0; r->fields[i].key[k] && k < sizeof(key) - 1; k++)
+			key[k] = (char)((r->fields[i].key[k] >= 'A' && r->fields[i].key[k] <= 'Z')
+						? r->fields[i].key[k] + 32 : r->fields[i].key[k]);
+		key[k] = '\0';
+		if (bw_field_is_numeric(r->fields[i].key)) {
+			char *end;
+			long long n;
+
+			errno = 0;
+			n = strtoll(r->fields[i].value, &end, 10);
+			if (!errno && !*end && end != r->fields[i].value)
+				v = json_object_new_int64(n);
+		}
+		json_object_object_add(o, key, v ? v : json_text(r->fields[i].value));
 	}
-	if (r->matched_by_name)
-		json_object_object_add(o, "matched_by_name", json_object_new_boolean(1));
+	json_object_object_add(o, "message", json_text(r->message));
 	if (asprintf(&out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 								     JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
 		out = NULL;
 	json_object_put(o);
-	return out;
-}
-
-char *bw_record_summary(const struct bw_record *r)
-{
-	char where[512] = "";
-	char *out;
-
-	if (r->pod)
-		snprintf(where, sizeof(where), " in %s/%s", r->namespace, r->pod);
-	else if (r->cgroup_path)
-		snprintf(where, sizeof(where), " in cgroup %s", r->cgroup_path);
-	if (asprintf(&out, "%s %s of %s by pid %u (%s)%s: policy %s, rule %s", r->decision, r->hook,
-		     r->target, r->pid, r->comm, where, r->policy, r->rule) < 0)
-		out = NULL;
 	return out;
 }

@@ -96,6 +96,8 @@ int bw_bpf_start(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
 	bpf_map__set_max_entries(b->lsm->maps.net4_tries, cfg->max_rulesets);
 	bpf_map__set_max_entries(b->lsm->maps.net6_tries, cfg->max_rulesets);
 	bpf_map__set_max_entries(b->lsm->maps.events, cfg->ringbuf_bytes);
+	b->lsm->rodata->bw_rate_limit = cfg->rate_limit;
+	b->lsm->rodata->bw_rate_window_ns = cfg->rate_window_ns ? cfg->rate_window_ns : 1000000000ULL;
 
 	ret = enforce_bpf__load(b->lsm);
 	if (ret < 0) {
@@ -166,6 +168,11 @@ void bw_bpf_map_fds(const struct bw_bpf *b, struct bw_map_fds *fds)
 int bw_bpf_events_fd(const struct bw_bpf *b)
 {
 	return bpf_map__fd(b->lsm->maps.events);
+}
+
+int bw_bpf_ratelimit_fd(const struct bw_bpf *b)
+{
+	return bpf_map__fd(b->lsm->maps.ratelimit);
 }
 
 int bw_bpf_stats_fd(const struct bw_bpf *b)

@@ -17,6 +17,8 @@ struct bw_bpf_config {
 	uint32_t max_workloads;
 	uint32_t max_rulesets;
 	uint32_t ringbuf_bytes;
+	uint64_t rate_limit;     /* events per window per (workload, policy); 0: all */
+	uint64_t rate_window_ns;
 };
 
 struct bw_bpf {
@@ -37,6 +39,7 @@ void bw_bpf_stop(struct bw_bpf *b);
 void bw_bpf_map_fds(const struct bw_bpf *b, struct bw_map_fds *fds);
 int bw_bpf_events_fd(const struct bw_bpf *b);
 int bw_bpf_stats_fd(const struct bw_bpf *b);
+int bw_bpf_ratelimit_fd(const struct bw_bpf *b);
 
 /* Sums the per-CPU counters into out[BW_STAT_COUNT]. */
 int bw_bpf_read_stats(const struct bw_bpf *b, uint64_t *out);

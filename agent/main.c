@@ -18,12 +18,20 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
+#include <stdarg.h>
+#include <syslog.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "audit-record.h"
 #include "bpf-enforce.h"
 #include "compile.h"
+#include "config.h"
+#include "sink.h"
+#include "sink-file.h"
+#include "sink-journald.h"
+#include "sink-syslog.h"
 #include "inventory.h"
 #include "policy-store.h"
 #include "publish.h"
@@ -31,29 +39,26 @@
 #define RETIRE_GRACE_NS (1000ULL * 1000 * 1000)
 #define DEBOUNCE_NS (20ULL * 1000 * 1000)
 
-struct options {
-	const char *policy_dir;
-	const char *inventory;
-	const char *cgroup_root;
-	const char *root;
-	const char *status_file;
-	bool audit_only;
-	bool text_output;
-	uint32_t max_workloads, max_rulesets, ringbuf_bytes;
-};
-
 struct agent {
-	struct options opt;
+	struct bw_config cfg;
 	struct bw_bpf bpf;
 	struct bw_publisher pub;
 	struct bw_rule_table rules;
 	struct bw_policy_store store;
 	struct bw_inventory inv;
 	struct bw_plan plan; /* the last applied plan, for event enrichment */
+	struct bw_sinks sinks;
 	struct ring_buffer *rb;
 	int epfd, inofd, sigfd, tickfd, debouncefd;
-	uint64_t events_written, events_malformed, stdout_errors;
+	uint64_t events_read, events_malformed, records_oom;
+	uint64_t ticks;
 	unsigned applies;
+	/* suppressed counts already reported, per rate-limit key */
+	struct suppressed_seen {
+		struct bw_ratelimit_key key;
+		uint64_t reported;
+	} *seen;
+	size_t n_seen, cap_seen;
 };
 
 static uint64_t now_ns(void)
@@ -64,117 +69,12 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static void usage(FILE *f)
+static uint64_t realtime_ns(void)
 {
-	fprintf(f,
-		"Usage: bulwarkd --policy-dir DIR [options]\n"
-		"\n"
-		"Enforces Bulwark policies with BPF-LSM programs (exec, file open, connect).\n"
-		"\n"
-		"  --policy-dir DIR      policy documents (*.yaml, *.yml); watched for changes\n"
-		"  --inventory FILE      workloads (cgroup, namespace, pod, labels) that policies select\n"
-		"  --audit-only          run every policy in Audit mode (allow, report what would be blocked)\n"
-		"  --output json|text    event format on stdout (default json)\n"
-		"  --cgroup-root DIR     cgroup2 mount (default /sys/fs/cgroup)\n"
-		"  --root DIR            file system in which rule paths' links are resolved (default /)\n"
-		"  --status-file FILE    written after every policy change: generation, policies, errors\n"
-		"  --max-workloads N     size of the cgroup map (default 65536)\n"
-		"  --max-rulesets N      distinct rule sets at once (default 4096)\n"
-		"  --ringbuf-bytes N     event ring buffer size, a power of 2 (default 4194304)\n"
-		"  -h, --help\n"
-		"\n"
-		"Signals: SIGHUP reloads policies and inventory, SIGUSR1 prints counters,\n"
-		"SIGTERM/SIGINT detach and exit.\n");
-}
+	struct timespec ts;
 
-static int parse_u32(const char *s, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || !*s || v == 0 || v > UINT32_MAX)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int parse_args(int argc, char **argv, struct options *o)
-{
-	enum { O_POLICY = 256, O_INV, O_AUDIT, O_OUTPUT, O_CGROOT, O_ROOT, O_STATUS, O_MAXW, O_MAXR, O_RB };
-	static const struct option longopts[] = {
-		{ "policy-dir", required_argument, NULL, O_POLICY },
-		{ "inventory", required_argument, NULL, O_INV },
-		{ "audit-only", no_argument, NULL, O_AUDIT },
-		{ "output", required_argument, NULL, O_OUTPUT },
-		{ "cgroup-root", required_argument, NULL, O_CGROOT },
-		{ "root", required_argument, NULL, O_ROOT },
-		{ "status-file", required_argument, NULL, O_STATUS },
-		{ "max-workloads", required_argument, NULL, O_MAXW },
-		{ "max-rulesets", required_argument, NULL, O_MAXR },
-		{ "ringbuf-bytes", required_argument, NULL, O_RB },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-
-	*o = (struct options){
-		.cgroup_root = "/sys/fs/cgroup",
-		.root = "/",
-		.max_workloads = 65536,
-		.max_rulesets = 4096,
-		.ringbuf_bytes = 4u << 20,
-	};
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case O_POLICY: o->policy_dir = optarg; break;
-		case O_INV: o->inventory = optarg; break;
-		case O_AUDIT: o->audit_only = true; break;
-		case O_OUTPUT:
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				fprintf(stderr, "bulwarkd: --output: \"%s\" is not json or text\n", optarg);
-				return -EINVAL;
-			}
-			o->text_output = !strcmp(optarg, "text");
-			break;
-		case O_CGROOT: o->cgroup_root = optarg; break;
-		case O_ROOT: o->root = optarg; break;
-		case O_STATUS: o->status_file = optarg; break;
-		case O_MAXW:
-		case O_MAXR:
-		case O_RB: {
-			uint32_t *dst = c == O_MAXW ? &o->max_workloads : c == O_MAXR ? &o->max_rulesets : &o->ringbuf_bytes;
-
-			if (parse_u32(optarg, dst) < 0 ||
-			    (c == O_RB && (*dst & (*dst - 1) || *dst < 4096))) {
-				fprintf(stderr, "bulwarkd: %s: \"%s\" is not a valid size\n", argv[optind - 1], optarg);
-				return -EINVAL;
-			}
-			break;
-		}
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "bulwarkd: unexpected argument \"%s\"\n", argv[optind]);
-		return -EINVAL;
-	}
-	if (!o->policy_dir) {
-		fprintf(stderr, "bulwarkd: --policy-dir is required\n");
-		usage(stderr);
-		return -EINVAL;
-	}
-	/* Rule paths are resolved under root and compared with what realpath
-	 * gives, so root itself must be canonical. */
-	static char root[PATH_MAX];
-	if (!realpath(o->root, root)) {
-		fprintf(stderr, "bulwarkd: --root %s: %m\n", o->root);
-		return -EINVAL;
-	}
-	o->root = root;
-	return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static int assign_cmp(const void *a, const void *b)
@@ -192,12 +92,14 @@ static const struct bw_assignment *cgroup_lookup(uint64_t id, void *userdata)
 	return a->plan.n_assign ? bsearch(&key, a->plan.assign, a->plan.n_assign, sizeof(key), assign_cmp) : NULL;
 }
 
-static void write_out(struct agent *a, const char *s)
+static void submit(struct agent *a, struct bw_record *r)
 {
-	if (!s)
+	if (!r) {
+		a->records_oom++;
 		return;
-	if (fputs(s, stdout) == EOF || fflush(stdout) == EOF)
-		a->stdout_errors++;
+	}
+	bw_sinks_submit(&a->sinks, r);
+	bw_record_unref(r);
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -210,60 +112,145 @@ static int on_event(void *ctx, void *data, size_t size)
 		.userdata = a,
 		.boot_to_realtime_ns = bw_boot_to_realtime_offset(),
 	};
-	struct bw_record r;
-	char *line;
+	struct bw_record *r;
+	int ret;
 
-	if (bw_record_decode(data, size, &rc, &r) < 0) {
+	a->events_read++;
+	ret = bw_record_decode(data, size, &rc, &r);
+	if (ret == -EINVAL) {
 		a->events_malformed++;
 		return 0;
 	}
-	if (a->opt.text_output) {
-		char *s = bw_record_summary(&r);
-
-		if (s && asprintf(&line, "%s\n", s) < 0)
-			line = NULL;
-		free(s);
-	} else {
-		line = bw_record_to_json(&r);
-	}
-	write_out(a, line);
-	free(line);
-	a->events_written++;
+	submit(a, r);
 	return 0;
 }
 
-static void log_json_kv(struct agent *a, const char *kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void log_json_kv(struct agent *a, const char *kind, const char *fmt, ...)
+/* An agent record: EVENT=what, then key/value pairs (NULL-terminated). */
+static void agent_record(struct agent *a, enum bw_record_kind kind, int priority, const char *event,
+			 const char *message, ...)
 {
-	char *body = NULL, *line = NULL;
+	struct bw_record_builder b;
+	const char *k;
 	va_list ap;
 
-	va_start(ap, fmt);
-	if (vasprintf(&body, fmt, ap) < 0)
-		body = NULL;
+	bw_record_builder_init(&b, kind, realtime_ns(), priority);
+	bw_record_builder_message(&b, "%s", message);
+	bw_record_builder_add(&b, BW_FIELD_EVENT, event);
+	va_start(ap, message);
+	while ((k = va_arg(ap, const char *)))
+		bw_record_builder_add(&b, k, va_arg(ap, const char *));
 	va_end(ap);
-	if (body && asprintf(&line, "{\"agent\":\"%s\",%s}\n", kind, body) >= 0)
-		write_out(a, line);
-	free(body);
-	free(line);
+	submit(a, bw_record_builder_finish(&b));
 }
 
-static void print_stats(struct agent *a)
+/* The health event: the kernel's counters and every sink's. */
+static void emit_health(struct agent *a)
 {
-	uint64_t s[BW_STAT_COUNT] = { 0 };
+	static const char *const names[BW_STAT_COUNT] = {
+		[BW_STAT_CHECKS] = "CHECKS", [BW_STAT_BLOCKED] = "BLOCKED", [BW_STAT_AUDITED] = "AUDITED",
+		[BW_STAT_EVENTS_DROPPED] = "EVENTS_DROPPED", [BW_STAT_PATH_UNRESOLVED] = "PATHS_UNRESOLVED",
+		[BW_STAT_PATH_LONG] = "PATH_LONG", [BW_STAT_RULESET_MISSING] = "RULESET_MISSING",
+		[BW_STAT_CGROUP_INHERITED] = "CGROUPS_INHERITED", [BW_STAT_WORKLOADS_FULL] = "WORKLOADS_FULL",
+		[BW_STAT_SUPPRESSED] = "SUPPRESSED_TOTAL", [BW_STAT_RATELIMIT_FULL] = "RATELIMIT_FULL",
+	};
+	uint64_t st[BW_STAT_COUNT] = { 0 };
+	struct bw_record_builder b;
 
-	bw_bpf_read_stats(&a->bpf, s);
-	log_json_kv(a, "stats",
-		    "\"checks\":%llu,\"blocked\":%llu,\"audited\":%llu,\"events_dropped\":%llu,"
-		    "\"path_unresolved\":%llu,\"path_long\":%llu,\"ruleset_missing\":%llu,"
-		    "\"cgroups_inherited\":%llu,\"workloads_full\":%llu,\"events_written\":%llu,"
-		    "\"events_malformed\":%llu,\"stdout_errors\":%llu",
-		    (unsigned long long)s[BW_STAT_CHECKS], (unsigned long long)s[BW_STAT_BLOCKED],
-		    (unsigned long long)s[BW_STAT_AUDITED], (unsigned long long)s[BW_STAT_EVENTS_DROPPED],
-		    (unsigned long long)s[BW_STAT_PATH_UNRESOLVED], (unsigned long long)s[BW_STAT_PATH_LONG],
-		    (unsigned long long)s[BW_STAT_RULESET_MISSING], (unsigned long long)s[BW_STAT_CGROUP_INHERITED],
-		    (unsigned long long)s[BW_STAT_WORKLOADS_FULL], (unsigned long long)a->events_written,
-		    (unsigned long long)a->events_malformed, (unsigned long long)a->stdout_errors);
+	bw_bpf_read_stats(&a->bpf, st);
+	bw_record_builder_init(&b, BW_RECORD_HEALTH, realtime_ns(), LOG_INFO);
+	bw_record_builder_message(&b, "bulwarkd health: enforcing, %llu blocked, %llu audited, %llu events dropped "
+				  "by the kernel, %llu suppressed",
+				  (unsigned long long)st[BW_STAT_BLOCKED], (unsigned long long)st[BW_STAT_AUDITED],
+				  (unsigned long long)st[BW_STAT_EVENTS_DROPPED], (unsigned long long)st[BW_STAT_SUPPRESSED]);
+	bw_record_builder_add(&b, BW_FIELD_EVENT, "health");
+	bw_record_builder_add(&b, "STATE", "enforcing");
+	for (int i = 0; i < BW_STAT_COUNT; i++)
+		bw_record_builder_addf(&b, names[i], "%llu", (unsigned long long)st[i]);
+	bw_record_builder_addf(&b, "EVENTS_READ", "%llu", (unsigned long long)a->events_read);
+	bw_record_builder_addf(&b, "EVENTS_MALFORMED", "%llu", (unsigned long long)a->events_malformed);
+	bw_record_builder_addf(&b, "RECORDS_OOM", "%llu", (unsigned long long)a->records_oom);
+	for (struct bw_sink *s = a->sinks.list; s; s = s->next) {
+		struct bw_sink_stats ss;
+		char key[64];
+
+		bw_sink_get_stats(s, &ss);
+		snprintf(key, sizeof(key), "SINK_%s", s->ops->name);
+		for (char *p = key; *p; p++)
+			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+		bw_record_builder_addf(&b, key, "%s written=%llu dropped_full=%llu dropped_down=%llu "
+				       "write_errors=%llu reconnects=%llu", ss.up ? "up" : "down",
+				       (unsigned long long)ss.written, (unsigned long long)ss.dropped_full,
+				       (unsigned long long)ss.dropped_down, (unsigned long long)ss.write_errors,
+				       (unsigned long long)ss.reconnects);
+	}
+	submit(a, bw_record_builder_finish(&b));
+}
+
+/* Reports what the kernel suppressed since the last report: one record per
+ * workload and policy. The kernel's counts only grow; the agent remembers
+ * what it already reported. */
+static void report_suppressed(struct agent *a)
+{
+	int fd = bw_bpf_ratelimit_fd(&a->bpf);
+	struct bw_ratelimit_key key, next;
+	struct bw_ratelimit_value v;
+	int ret;
+
+	for (ret = bpf_map_get_next_key(fd, NULL, &key); ret == 0;
+	     ret = bpf_map_get_next_key(fd, &key, &next), key = next) {
+		struct suppressed_seen *seen = NULL;
+		const struct bw_published *pub;
+		const struct bw_assignment *as;
+		struct bw_record_builder b;
+		const char *policy;
+		uint64_t delta;
+
+		if (bpf_map_lookup_elem(fd, &key, &v) < 0)
+			continue;
+		for (size_t i = 0; i < a->n_seen && !seen; i++)
+			if (!memcmp(&a->seen[i].key, &key, sizeof(key)))
+				seen = &a->seen[i];
+		if (!seen) {
+			if (a->n_seen == a->cap_seen) {
+				size_t ncap = a->cap_seen ? a->cap_seen * 2 : 64;
+				void *n = realloc(a->seen, ncap * sizeof(*a->seen));
+
+				if (!n)
+					return;
+				a->seen = n;
+				a->cap_seen = ncap;
+			}
+			seen = &a->seen[a->n_seen++];
+			seen->key = key;
+			seen->reported = 0;
+		}
+		if (v.suppressed <= seen->reported)
+			continue;
+		delta = v.suppressed - seen->reported;
+		seen->reported = v.suppressed;
+
+		pub = bw_publisher_find(&a->pub, key.ruleset_id);
+		policy = pub && key.slot < pub->rs.n_slots ? pub->rs.slots[key.slot].policy : "unknown (retired rule set)";
+		as = cgroup_lookup(key.cgroup_id, a);
+		bw_record_builder_init(&b, BW_RECORD_SUPPRESSED, realtime_ns(), LOG_WARNING);
+		if (as && as->pod)
+			bw_record_builder_message(&b, "suppressed %llu events for policy %s in workload %s/%s",
+						  (unsigned long long)delta, policy, as->namespace, as->pod);
+		else
+			bw_record_builder_message(&b, "suppressed %llu events for policy %s in workload %s",
+						  (unsigned long long)delta, policy, as ? as->cgroup_path : "(cgroup gone)");
+		bw_record_builder_add(&b, BW_FIELD_EVENT, "suppressed");
+		bw_record_builder_addf(&b, BW_FIELD_SUPPRESSED, "%llu", (unsigned long long)delta);
+		bw_record_builder_add(&b, BW_FIELD_POLICY, policy);
+		bw_record_builder_addf(&b, BW_FIELD_CGROUP_ID, "%llu", (unsigned long long)key.cgroup_id);
+		if (as) {
+			bw_record_builder_add(&b, BW_FIELD_CGROUP_PATH, as->cgroup_path);
+			bw_record_builder_add(&b, BW_FIELD_NAMESPACE, as->namespace);
+			bw_record_builder_add(&b, BW_FIELD_POD, as->pod);
+			bw_record_builder_add(&b, BW_FIELD_CONTAINER, as->container);
+		}
+		submit(a, bw_record_builder_finish(&b));
+	}
 }
 
 static uint64_t self_cgroup_id(const char *cgroup_root)
@@ -292,9 +279,9 @@ static void write_status(struct agent *a, const struct bw_publish_result *res)
 	char tmp[PATH_MAX];
 	FILE *f;
 
-	if (!a->opt.status_file)
+	if (!a->cfg.status_file)
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", a->opt.status_file);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", a->cfg.status_file);
 	f = fopen(tmp, "we");
 	if (!f) {
 		fprintf(stderr, "bulwarkd: cannot write %s: %m\n", tmp);
@@ -317,7 +304,7 @@ static void write_status(struct agent *a, const struct bw_publish_result *res)
 		fprintf(f, "error %s: %s\n", a->plan.errors[i].workload, a->plan.errors[i].message);
 	fprintf(f, "workloads %zu\nrulesets %zu\nfailed %zu\n", a->plan.n_assign, a->plan.n_rulesets,
 		res->workloads_failed + res->rulesets_failed);
-	if (fclose(f) == 0 && rename(tmp, a->opt.status_file) < 0)
+	if (fclose(f) == 0 && rename(tmp, a->cfg.status_file) < 0)
 		fprintf(stderr, "bulwarkd: cannot rename %s: %m\n", tmp);
 }
 
@@ -327,28 +314,28 @@ static void write_status(struct agent *a, const struct bw_publish_result *res)
 static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 {
 	struct bw_plan_options po = {
-		.compile = { .root = a->opt.root, .audit_only = a->opt.audit_only },
-		.cgroup_root = a->opt.cgroup_root,
-		.exempt_cgroup = self_cgroup_id(a->opt.cgroup_root),
+		.compile = { .root = a->cfg.root, .audit_only = a->cfg.audit_only },
+		.cgroup_root = a->cfg.cgroup_root,
+		.exempt_cgroup = self_cgroup_id(a->cfg.cgroup_root),
 	};
 	struct bw_publish_result res;
 	struct bw_plan plan;
 	int ret;
 
-	if (reload_inventory && a->opt.inventory) {
+	if (reload_inventory && a->cfg.inventory) {
 		char *err = NULL;
 
-		ret = bw_inventory_load(a->opt.inventory, &a->inv, &err);
+		ret = bw_inventory_load(a->cfg.inventory, &a->inv, &err);
 		if (ret < 0)
 			fprintf(stderr, "bulwarkd: inventory rejected, keeping the last good one: %s\n",
 				err ? err : strerror(-ret));
 		free(err);
 	}
 	if (reload_policies) {
-		ret = bw_policy_store_reload(&a->store, a->opt.policy_dir);
+		ret = bw_policy_store_reload(&a->store, a->cfg.policy_dir);
 		if (ret < 0)
 			fprintf(stderr, "bulwarkd: cannot read %s: %s; keeping the policies in force\n",
-				a->opt.policy_dir, strerror(-ret));
+				a->cfg.policy_dir, strerror(-ret));
 		for (size_t i = 0; i < a->store.rejected.n; i++) {
 			char *m = bw_diag_format(&a->store.rejected.items[i]);
 
@@ -374,12 +361,18 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 	bw_plan_clear(&a->plan);
 	a->plan = plan;
 	a->applies++;
-	log_json_kv(a, "applied",
-		    "\"generation\":%u,\"policies\":%zu,\"rejected\":%zu,\"workloads\":%zu,\"rulesets\":%zu,"
-		    "\"rulesets_new\":%zu,\"workloads_updated\":%zu,\"workloads_removed\":%zu,\"failed\":%zu",
-		    a->applies, a->store.current.n, a->store.rejected.n, plan.n_assign, plan.n_rulesets,
-		    res.rulesets_new, res.workloads_updated, res.workloads_removed,
-		    res.workloads_failed + res.rulesets_failed + plan.n_errors);
+	{
+		char gen[16], pol[24], rej[24], wl[24], failed[24];
+
+		snprintf(gen, sizeof(gen), "%u", a->applies);
+		snprintf(pol, sizeof(pol), "%zu", a->store.current.n);
+		snprintf(rej, sizeof(rej), "%zu", a->store.rejected.n);
+		snprintf(wl, sizeof(wl), "%zu", plan.n_assign);
+		snprintf(failed, sizeof(failed), "%zu", res.workloads_failed + res.rulesets_failed + plan.n_errors);
+		agent_record(a, BW_RECORD_AGENT, failed[0] == '0' && !a->store.rejected.n ? LOG_INFO : LOG_ERR,
+			     "applied", "policies applied", "GENERATION", gen, "POLICIES", pol, "REJECTED", rej,
+			     "WORKLOADS", wl, "FAILED", failed, (const char *)NULL);
+	}
 	write_status(a, &res);
 	return 0;
 }
@@ -398,14 +391,14 @@ static int add_watch(struct agent *a)
 {
 	const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB;
 
-	if (inotify_add_watch(a->inofd, a->opt.policy_dir, mask | IN_ONLYDIR) < 0) {
-		fprintf(stderr, "bulwarkd: cannot watch %s: %m\n", a->opt.policy_dir);
+	if (inotify_add_watch(a->inofd, a->cfg.policy_dir, mask | IN_ONLYDIR) < 0) {
+		fprintf(stderr, "bulwarkd: cannot watch %s: %m\n", a->cfg.policy_dir);
 		return -errno;
 	}
-	if (a->opt.inventory) {
+	if (a->cfg.inventory) {
 		char dir[PATH_MAX], *slash;
 
-		snprintf(dir, sizeof(dir), "%s", a->opt.inventory);
+		snprintf(dir, sizeof(dir), "%s", a->cfg.inventory);
 		slash = strrchr(dir, '/');
 		if (slash)
 			*(slash == dir ? slash + 1 : slash) = '\0';
@@ -470,11 +463,16 @@ static int run(struct agent *a)
 
 				if (read(a->tickfd, &x, sizeof(x)) <= 0)
 					break;
+				a->ticks += x;
 				waiting = bw_publish_retire(&a->pub, now_ns(), RETIRE_GRACE_NS);
 				/* A cgroup made during the last walk still points at a
 				 * retiring rule set: walk again so it gets the new one. */
 				if (waiting > 0)
 					apply(a, false, false);
+				if (a->cfg.rate_limit && a->ticks % a->cfg.suppressed_report_s == 0)
+					report_suppressed(a);
+				if (a->cfg.health_interval_s && a->ticks % a->cfg.health_interval_s == 0)
+					emit_health(a);
 				break;
 			}
 			case TAG_SIG: {
@@ -485,7 +483,8 @@ static int run(struct agent *a)
 				if (si.ssi_signo == SIGHUP) {
 					apply(a, true, true);
 				} else if (si.ssi_signo == SIGUSR1) {
-					print_stats(a);
+					report_suppressed(a);
+					emit_health(a);
 				} else {
 					ring_buffer__consume(a->rb);
 					return 0;
@@ -497,41 +496,140 @@ static int run(struct agent *a)
 	}
 }
 
+/* "unix:/dev/log", "tcp:HOST:PORT", "udp:HOST:PORT" (checked by config.c). */
+static struct bw_sink *syslog_sink_for(const char *target, const char *facility)
+{
+	struct bw_syslog_options o = { 0 };
+	char buf[512], *colon;
+	int fac = bw_syslog_facility_from_name(facility);
+
+	if (fac < 0) {
+		fprintf(stderr, "bulwarkd: syslog facility \"%s\" is not a syslog facility name\n", facility);
+		return NULL;
+	}
+	o.facility = fac;
+	snprintf(buf, sizeof(buf), "%s", target);
+	if (!strncmp(buf, "unix:", 5)) {
+		o.transport = BW_SYSLOG_UNIX;
+		o.path = buf + 5;
+	} else {
+		o.transport = !strncmp(buf, "tcp:", 4) ? BW_SYSLOG_TCP : BW_SYSLOG_UDP;
+		colon = strrchr(buf + 4, ':');
+		if (!colon)
+			return NULL;
+		*colon = '\0';
+		o.host = buf + 4;
+		o.port = (uint16_t)atoi(colon + 1);
+	}
+	return bw_sink_syslog_new(&o);
+}
+
+/* Sinks: journald when its socket exists, else syslog, unless configured;
+ * JSON lines to stdout and to a file when asked. */
+static int setup_sinks(struct agent *a)
+{
+	const struct bw_config *c = &a->cfg;
+	bool journald = c->journald == BW_ON || (c->journald == BW_AUTO && bw_journald_available());
+	bool syslog_on = c->syslog == BW_ON || (c->syslog == BW_AUTO && !journald);
+	struct bw_sink *s;
+	int ret;
+
+#define ADD(expr, what)                                                                       \
+	do {                                                                                  \
+		s = (expr);                                                                   \
+		if (!s) {                                                                     \
+			fprintf(stderr, "bulwarkd: cannot set up the %s sink\n", what);     \
+			return -EINVAL;                                                       \
+		}                                                                             \
+		if ((ret = bw_sinks_add(&a->sinks, s, c->queue_len)) < 0) {                  \
+			fprintf(stderr, "bulwarkd: cannot start the %s sink: %s\n", what,   \
+				strerror(-ret));                                              \
+			return ret;                                                           \
+		}                                                                             \
+	} while (0)
+	if (c->stdout_json)
+		ADD(bw_sink_file_new("-", 0, 0), "stdout");
+	if (c->events_file)
+		ADD(bw_sink_file_new(c->events_file, c->events_file_max_bytes, c->events_file_keep), "events file");
+	if (journald)
+		ADD(bw_sink_journald_new(), "journald");
+	if (syslog_on)
+		ADD(syslog_sink_for(c->syslog_target, c->syslog_facility), "syslog");
+#undef ADD
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct bw_bpf_config cfg;
+	struct bw_bpf_config bcfg;
 	struct agent a = { .epfd = -1, .inofd = -1, .sigfd = -1, .tickfd = -1, .debouncefd = -1 };
 	struct bw_map_fds fds;
+	const char *config_file;
+	bool config_explicit;
+	static char root[PATH_MAX];
 	sigset_t mask;
 	char *why = NULL;
 	int ret;
 
-	if (parse_args(argc, argv, &a.opt) < 0)
-		return 2;
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-
-	ret = bw_probe_bpf_lsm(&why);
-	if (ret < 0) {
-		fprintf(stderr, "bulwarkd: cannot enforce: %s\n", why ? why : strerror(-ret));
-		free(why);
-		return 1;
-	}
-	cfg = (struct bw_bpf_config){ a.opt.max_workloads, a.opt.max_rulesets, a.opt.ringbuf_bytes };
-	ret = bw_bpf_start(&a.bpf, &cfg, &why);
-	if (ret < 0) {
-		fprintf(stderr, "bulwarkd: cannot enforce: %s\n", why ? why : strerror(-ret));
-		free(why);
-		return 1;
-	}
-	bw_bpf_map_fds(&a.bpf, &fds);
-	bw_publisher_init(&a.pub, &fds);
-
+	/* Blocked before any thread starts, so that every thread inherits the
+	 * mask and the signals reach the signalfd, never a sink thread. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGPIPE); /* a closed stdout is a sink error, not a death */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigdelset(&mask, SIGPIPE);
+
+	bw_config_defaults(&a.cfg);
+	config_file = bw_config_find_file_arg(argc, argv, &config_explicit);
+	ret = bw_config_load(&a.cfg, config_file, &why);
+	if (ret < 0 && (ret != -ENOENT || config_explicit)) {
+		fprintf(stderr, "bulwarkd: %s\n", why ? why : strerror(-ret));
+		return 2;
+	}
+	free(why);
+	why = NULL;
+	ret = bw_config_parse_args(&a.cfg, argc, argv);
+	if (ret != 0)
+		return ret > 0 ? 0 : 2;
+	/* Rule paths are resolved under root and compared with what realpath
+	 * gives, so root itself must be canonical. */
+	if (!realpath(a.cfg.root, root)) {
+		fprintf(stderr, "bulwarkd: root %s: %m\n", a.cfg.root);
+		return 2;
+	}
+	free(a.cfg.root);
+	a.cfg.root = strdup(root);
+	a.sinks.retry_ms = 1000;
+
+	ret = bw_probe_bpf_lsm(&why);
+	if (ret < 0) {
+		fprintf(stderr, "bulwarkd: cannot enforce: %s\n", why ? why : strerror(-ret));
+		free(why);
+		bw_config_clear(&a.cfg);
+		return 1;
+	}
+	bcfg = (struct bw_bpf_config){
+		.max_workloads = a.cfg.max_workloads,
+		.max_rulesets = a.cfg.max_rulesets,
+		.ringbuf_bytes = a.cfg.ringbuf_bytes,
+		.rate_limit = a.cfg.rate_limit,
+		.rate_window_ns = (uint64_t)a.cfg.rate_window_ms * 1000000ULL,
+	};
+	ret = bw_bpf_start(&a.bpf, &bcfg, &why);
+	if (ret < 0) {
+		fprintf(stderr, "bulwarkd: cannot enforce: %s\n", why ? why : strerror(-ret));
+		free(why);
+		bw_config_clear(&a.cfg);
+		return 1;
+	}
+	bw_bpf_map_fds(&a.bpf, &fds);
+	bw_publisher_init(&a.pub, &fds);
+	if ((ret = setup_sinks(&a)) < 0)
+		goto out;
+
 	a.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	a.inofd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	a.tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -553,22 +651,33 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bulwarkd: cannot set up the event loop: %m\n");
 		goto out;
 	}
-	if (a.opt.inventory) {
+	if (a.cfg.inventory) {
 		char *err = NULL;
 
-		ret = bw_inventory_load(a.opt.inventory, &a.inv, &err);
+		ret = bw_inventory_load(a.cfg.inventory, &a.inv, &err);
 		if (ret < 0) {
 			fprintf(stderr, "bulwarkd: %s\n", err ? err : strerror(-ret));
 			free(err);
 			goto out;
 		}
 	}
-	log_json_kv(&a, "started", "\"state\":\"enforcing\",\"pid\":%d,\"audit_only\":%s", getpid(),
-		    a.opt.audit_only ? "true" : "false");
+	{
+		char pid[16];
+
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		agent_record(&a, BW_RECORD_AGENT, LOG_INFO, "started",
+			     a.cfg.audit_only ? "bulwarkd started: enforcing (every policy in Audit mode)"
+					      : "bulwarkd started: enforcing",
+			     "STATE", "enforcing", "AGENT_PID", pid, "AUDIT_ONLY", a.cfg.audit_only ? "1" : "0",
+			     (const char *)NULL);
+	}
 	apply(&a, true, false);
 	ret = run(&a);
-	print_stats(&a);
+	report_suppressed(&a);
+	emit_health(&a);
 out:
+	/* Stop the sinks first: they read the publisher's tables. */
+	bw_sinks_stop(&a.sinks, 2000);
 	ring_buffer__free(a.rb);
 	bw_plan_clear(&a.plan);
 	bw_publisher_clear(&a.pub);
@@ -576,6 +685,8 @@ out:
 	bw_policy_store_clear(&a.store);
 	bw_inventory_clear(&a.inv);
 	bw_rule_table_clear(&a.rules);
+	bw_config_clear(&a.cfg);
+	free(a.seen);
 	for (int *fd = &a.epfd; fd <= &a.debouncefd; fd++)
 		if (*fd >= 0)
 			close(*fd);

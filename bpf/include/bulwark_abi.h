@@ -174,6 +174,21 @@ struct bw_event {
 	char data[BW_PATH_MAX + BW_PATH_KEY_MAX];
 };
 
+/* Event rate limiting, per workload and policy: beyond the limit in one
+ * window the kernel counts instead of sending, and the agent reports the
+ * count ("suppressed N events for policy P in workload W"). */
+struct bw_ratelimit_key {
+	__u64 cgroup_id;
+	__u32 ruleset_id;
+	__u32 slot;
+};
+
+struct bw_ratelimit_value {
+	__u64 window_start_ns;
+	__u64 sent;        /* in the current window */
+	__u64 suppressed;  /* since the entry was made; never reset by the kernel */
+};
+
 /* Counters, per CPU; the agent sums them. Nothing is lost silently. */
 enum bw_stat {
 	BW_STAT_CHECKS = 0,          /* hook calls from selected workloads */
@@ -185,6 +200,8 @@ enum bw_stat {
 	BW_STAT_RULESET_MISSING,     /* workload points at an unpublished ruleset */
 	BW_STAT_CGROUP_INHERITED,    /* new cgroups that inherited a rule set */
 	BW_STAT_WORKLOADS_FULL,      /* inheritance failed: workloads map full */
+	BW_STAT_SUPPRESSED,          /* events not sent: over the rate limit */
+	BW_STAT_RATELIMIT_FULL,      /* rate-limit table full: sent unlimited */
 	BW_STAT_COUNT,
 };
 

@@ -106,6 +106,18 @@ struct {
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
+/* Set by the agent before load: events per window per (workload, policy);
+ * 0 sends every event. */
+const volatile __u64 bw_rate_limit = 0;
+const volatile __u64 bw_rate_window_ns = 1000000000ULL;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct bw_ratelimit_key);
+	__type(value, struct bw_ratelimit_value);
+} ratelimit SEC(".maps");
+
 /* Per-CPU scratch: the event being built (bpf_d_path writes straight into
  * it), the exec name and the LPM key. Too big for the 512-byte stack. */
 struct bw_scratch {
@@ -185,11 +197,44 @@ static __always_inline void bw_fill_header(struct bw_ctx *c, __u8 hook, struct b
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
+/* Whether this event may be sent: a fixed window per (cgroup, rule set,
+ * slot). Enforcement never depends on it; only the report is held back. */
+static __always_inline bool bw_rate_allows(struct bw_ctx *c, __u8 slot)
+{
+	struct bw_ratelimit_key key = { c->cgroup_id, c->ruleset_id, slot };
+	struct bw_ratelimit_value *v, fresh = {};
+	__u64 now;
+
+	if (!bw_rate_limit)
+		return true;
+	now = bpf_ktime_get_ns();
+	v = bpf_map_lookup_elem(&ratelimit, &key);
+	if (!v) {
+		fresh.window_start_ns = now;
+		fresh.sent = 1;
+		if (bpf_map_update_elem(&ratelimit, &key, &fresh, BPF_NOEXIST))
+			bw_stat_inc(BW_STAT_RATELIMIT_FULL); /* full or raced: send */
+		return true;
+	}
+	if (now - v->window_start_ns >= bw_rate_window_ns) {
+		/* Racy across CPUs, and harmless: a window may start twice. */
+		v->window_start_ns = now;
+		v->sent = 0;
+	}
+	if (__sync_fetch_and_add(&v->sent, 1) < bw_rate_limit)
+		return true;
+	__sync_fetch_and_add(&v->suppressed, 1);
+	bw_stat_inc(BW_STAT_SUPPRESSED);
+	return false;
+}
+
 static __always_inline void bw_emit(struct bw_ctx *c, struct bw_outcome o)
 {
 	__u64 size = (__u64)c->s->ev.h.path_len + c->s->ev.h.name_len;
 
 	bw_stat_inc(o.decision == BW_DECISION_BLOCK ? BW_STAT_BLOCKED : BW_STAT_AUDITED);
+	if (!bw_rate_allows(c, o.slot))
+		return;
 	if (size > sizeof(c->s->ev.data))
 		size = sizeof(c->s->ev.data);
 	size += sizeof(c->s->ev.h);

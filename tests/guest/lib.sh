@@ -32,7 +32,7 @@ AGENT_STATUS=/run/bulwark-status
 # start_agent ARGS...: starts bulwarkd and waits for its first policy apply
 start_agent() {
     rm -f "$AGENT_OUT" "$AGENT_ERR" "$AGENT_STATUS"
-    bulwarkd --status-file "$AGENT_STATUS" "$@" >"$AGENT_OUT" 2>"$AGENT_ERR" &
+    bulwarkd --output json --status-file "$AGENT_STATUS" "$@" >"$AGENT_OUT" 2>"$AGENT_ERR" &
     AGENT_PID=$!
     wait_generation 1
 }

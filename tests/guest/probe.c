@@ -116,6 +116,7 @@ static int parse_outcome(const char *s, size_t len)
 
 static const char *expect_list; /* --expect, NULL when absent */
 static const char *cgroup_dir;  /* --cgroup, NULL when absent */
+static unsigned long repeat = 1; /* --repeat: open N times in a tight loop (floods) */
 
 static int validate_expect(const char *list)
 {
@@ -337,12 +338,20 @@ static int do_open(const char *path, const char *mode)
 		flags = O_WRONLY;
 	else
 		return usage();
-	fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		err = errno;
-	else
-		close(fd);
-	return report("open", path, err, NULL);
+	unsigned long eperm = 0;
+	char extra[64];
+
+	for (unsigned long i = 0; i < repeat; i++) {
+		fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+		err = fd < 0 ? errno : 0;
+		if (fd >= 0)
+			close(fd);
+		eperm += err == EPERM;
+	}
+	if (repeat == 1)
+		return report("open", path, err, NULL);
+	snprintf(extra, sizeof(extra), "repeat=%lu eperm=%lu", repeat, eperm);
+	return report("open", path, err, extra);
 }
 
 struct endpoint {
@@ -477,6 +486,15 @@ static int parse_options(int argc, char **argv)
 				return -1;
 			expect_list = a + 9;
 			i++;
+		} else if (strcmp(a, "--repeat") == 0 && i + 1 < argc) {
+			char *end;
+
+			repeat = strtoul(argv[i + 1], &end, 10);
+			if (*end || !repeat) {
+				fprintf(stderr, "bulwark-probe: --repeat needs a positive count\n");
+				return -1;
+			}
+			i += 2;
 		} else if (strcmp(a, "--") == 0) {
 			return i + 1;
 		} else if (strncmp(a, "--", 2) == 0) {

@@ -32,6 +32,8 @@ install -m 755 "$scenario/guest-test.sh" "$stage/guest-test.sh"
 [ -f "$scenario/guest-no-bpf-lsm.sh" ] && install -m 755 "$scenario/guest-no-bpf-lsm.sh" "$stage/guest-no-bpf-lsm.sh"
 install -m 644 "$here/lib.sh" "$stage/scenario/lib.sh"
 cp -a "$repo/policies/." "$stage/policies/"
+# A scenario may bring more into the image (daemons, their modules).
+[ -x "$scenario/stage.sh" ] && "$scenario/stage.sh" "$stage"
 
 cache=${BULWARK_GUEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bulwark/guest-kernel}
 kernel=$("$here/fetch-kernel.sh" "$cache")

@@ -26,7 +26,7 @@ echo "== exec"
 expect "locked: exec /bin/sh is blocked" EPERM --cgroup $CG/locked exec /bin/sh -c true
 wait_for "$AGENT_OUT" '"hook":"exec","decision":"blocked","mode":"Block","policy":"ClusterBulwarkPolicy lock-web","rule":"exec.deny\[0\] path /bin/sh".*"target":"/bin/sh"' &&
     pass "exec block event names policy, rule and target" || fail "exec block event names policy, rule and target"
-grep '"hook":"exec","decision":"blocked"' "$AGENT_OUT" | head -1 | grep -q '"executable":"/bin/busybox"' &&
+grep '"hook":"exec","decision":"blocked"' "$AGENT_OUT" | head -1 | grep -q '"exe":"/bin/busybox"' &&
     pass "exec event carries the resolved executable" || fail "exec event carries the resolved executable"
 expect "locked: the link target of /bin/sh (busybox) is blocked" EPERM --cgroup $CG/locked exec /bin/busybox true
 ln -sf /bin/busybox /tmp/mysh
@@ -79,7 +79,7 @@ expect "net allow list: unlisted port is blocked" EPERM --cgroup $CG/net-allow c
 expect "net allow list: listed [::1]:8080" $ALLOWED --cgroup $CG/net-allow connect ::1 8080 tcp
 expect "net allow list: unlisted [::1]:8081 is blocked" EPERM --cgroup $CG/net-allow connect ::1 8081 tcp
 
-grep -q '"cgroup":"/t/free"' "$AGENT_OUT" && fail "no event from the unselected workload" || pass "no event from the unselected workload"
+grep -q '"cgroup_path":"/t/free"' "$AGENT_OUT" && fail "no event from the unselected workload" || pass "no event from the unselected workload"
 
 echo "== policy changes without restart"
 g=$(generation)
@@ -115,7 +115,7 @@ expect "after SIGHUP: policies still hold" EPERM --cgroup $CG/exec-allow exec /b
 
 echo "== shutdown and --audit-only"
 kill -USR1 "$AGENT_PID"
-wait_for "$AGENT_OUT" '"agent":"stats".*"blocked":[1-9]' && pass "counters reported" || fail "counters reported"
+wait_for "$AGENT_OUT" '"event":"health".*"blocked":[1-9]' && pass "counters reported" || fail "counters reported"
 stop_agent && pass "SIGTERM: clean exit" || fail "SIGTERM: clean exit"
 expect "after exit: nothing is enforced" ok --cgroup $CG/exec-allow exec /bin/sh -c true
 cp /scenario/policies/lock-web.yaml /run/policies/

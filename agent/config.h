@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bulwarkd's settings: defaults, then the config file
+ * (/etc/bulwark/bulwarkd.yaml or --config), then the command line, each
+ * overriding the one before. docs/CONFIG.md lists every setting.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum bw_tristate { BW_AUTO = -1, BW_OFF = 0, BW_ON = 1 };
+
+struct bw_config {
+	char *policy_dir;
+	char *inventory;
+	char *cgroup_root;
+	char *root;
+	char *status_file;
+	bool audit_only;
+
+	/* sinks */
+	int journald;          /* BW_AUTO: when journald's socket exists */
+	int syslog;            /* BW_AUTO: when journald is not used */
+	char *syslog_target;   /* "unix:/dev/log", "tcp:HOST:PORT", "udp:HOST:PORT" */
+	char *syslog_facility; /* "authpriv" */
+	bool stdout_json;      /* --output json */
+	char *events_file;     /* JSON lines with rotation, NULL: none */
+	uint64_t events_file_max_bytes;
+	unsigned events_file_keep;
+	size_t queue_len;      /* records waiting per sink */
+
+	/* flow control and health */
+	uint64_t rate_limit;          /* events per window per workload and policy; 0: all */
+	unsigned rate_window_ms;
+	unsigned suppressed_report_s; /* how often suppressed counts are reported */
+	unsigned health_interval_s;   /* 0: no health events */
+
+	/* kernel maps */
+	uint32_t max_workloads, max_rulesets, ringbuf_bytes;
+};
+
+#define BW_DEFAULT_CONFIG_FILE "/etc/bulwark/bulwarkd.yaml"
+
+void bw_config_defaults(struct bw_config *c);
+void bw_config_clear(struct bw_config *c);
+
+/* Reads a config file over c. Returns 0, -ENOENT when the file does not
+ * exist, or another negative errno with *error "file:line:column: field:
+ * reason". */
+int bw_config_load(struct bw_config *c, const char *path, char **error);
+
+/* Parses the command line over c (after the config file). Returns 0, 1 when
+ * the caller should exit 0 (--help printed), or a negative errno after
+ * printing the reason. *config_path receives --config's value. */
+int bw_config_parse_args(struct bw_config *c, int argc, char **argv);
+const char *bw_config_find_file_arg(int argc, char **argv, bool *explicit_);
+
+void bw_config_usage(FILE *f);
