@@ -160,7 +160,9 @@ static void test_queue_full(void)
 	ASSERT(bw_sinks_flush(&ss, 5000));
 	bw_sink_get_stats(s, &st);
 	ASSERT(st.written + st.dropped_full == 101);
-	ASSERT(d.losses == 1 && d.lost_reported == st.dropped_full);
+	/* Depending on when the thread woke, the count may come in one or two
+	 * loss records; what they report adds up to exactly what was dropped. */
+	ASSERT(d.losses >= 1 && d.losses <= 2 && d.lost_reported == st.dropped_full);
 	bw_sinks_stop(&ss, 1000);
 }
 
