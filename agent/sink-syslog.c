@@ -370,15 +370,15 @@ ssize_t bw_rfc5424_format(const struct bw_record *r, const struct bw_syslog_opti
 	struct esc_counts counts = {};
 	char header[512], msgid_buf[33], ts[96];
 	size_t limit, hl, n_params, n_items, fixed, cap = SIZE_MAX, out, msg_len;
-	int facility, severity, r_;
+	int facility, severity, ret;
 	bool has_msg, keep_msg;
 
 	if (!info)
 		info = &dummy;
 	*info = (struct bw_rfc5424_info){};
-	r_ = check_options(o);
-	if (r_ < 0)
-		return r_;
+	ret = check_options(o);
+	if (ret < 0)
+		return ret;
 	limit = effective_max(o);
 	if (size == 0 || size - 1 < limit)
 		limit = size ? size - 1 : 0;
@@ -896,7 +896,11 @@ struct bw_sink *bw_sink_syslog_new(const struct bw_syslog_options *o)
 		host[sizeof(host) - 1] = '\0';
 	}
 	k->path = strdup(o->path ? o->path : "/dev/log");
-	k->host = o->host ? strdup(o->host) : NULL;
+	if (o->host && o->host[0] == '[' && endswith(o->host, "]"))
+		/* "[::1]" as in "tcp:[::1]:514": getaddrinfo wants it bare */
+		k->host = strndup(o->host + 1, strlen(o->host) - 2);
+	else
+		k->host = o->host ? strdup(o->host) : NULL;
 	k->hostname = strdup(o->hostname ? o->hostname : host);
 	k->buf = malloc(FRAME_PREFIX + k->o.max_message + 1);
 	if (!k->path || (o->host && !k->host) || !k->hostname || !k->buf) {

@@ -29,6 +29,18 @@
  *    longest values (MSG included) are cut, at a character boundary and never
  *    inside an escape, and end in "...[truncated]"; if the fixed parts alone
  *    do not fit, SD-PARAMs are dropped from the end. Both are counted.
+ *
+ * Transports: datagrams to a unix socket (a stream socket there is refused
+ * with EPROTOTYPE); TCP with a bounded non-blocking connect and SO_SNDTIMEO,
+ * so a stuck collector costs at most write_timeout_ms per record; UDP. Any
+ * failure closes the connection (a stream may hold half a frame) and returns
+ * a negative errno: the framework counts the record lost and reopens later.
+ * UDP learns of a refusing collector only from the ICMP answer to an
+ * earlier datagram, so one lost datagram can count as written.
+ *
+ * rsyslog reads RFC 5424 from a unix socket only with
+ * input(type="imuxsock" ... useSpecialParser="off" parseHostname="on");
+ * with its defaults the whole message lands in MSG.
  */
 #pragma once
 
@@ -69,7 +81,7 @@ enum bw_syslog_transport {
 struct bw_syslog_options {
 	enum bw_syslog_transport transport;
 	const char *path;            /* unix: "/dev/log" */
-	const char *host;            /* tcp, udp: name or address (required) */
+	const char *host;            /* tcp, udp: name or address, "[::1]" too (required) */
 	uint16_t port;               /* tcp, udp: 514 */
 	int facility;                /* a syslog.h value (LOG_AUTHPRIV...); 0: LOG_AUTHPRIV.
 				      * LOG_KERN is refused, as glibc's syslog() does. */

@@ -43,6 +43,8 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+# A feeder that dies must fail a check, not kill this script with SIGPIPE.
+trap '' PIPE
 
 ok() { echo "ok - $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
@@ -353,8 +355,10 @@ stop_collector() { # NAME [SIGNAL]
     unset "rs_pids[$1]"
 }
 
-stat_of() { # KEY STATS-LINE
-    sed -n "s/.*\\b$1=\\([0-9]*\\).*/\\1/p" <<<"$2"
+stat_of() { # KEY STATS-LINE: the number, or -1 when the line lacks it
+    local v
+    v=$(sed -n "s/.*\\b$1=\\([0-9][0-9]*\\).*/\\1/p" <<<"$2")
+    echo "${v:--1}"
 }
 
 sum_adds_up() { # STATS-LINE: submitted = written + dropped_full + dropped_down
@@ -395,7 +399,7 @@ happy() { # TRANSPORT FACILITY MAX
         cat "$d/feeder.err"
     fi
     n=$(helper wait "$d/out.jsonl" 52 20)
-    [ "$n" = 52 ] && ok "$t: rsyslog received 52 records" || fail "$t: rsyslog received $n of 52 records"
+    if [ "$n" = 52 ]; then ok "$t: rsyslog received 52 records"; else fail "$t: rsyslog received $n of 52 records"; fi
     if helper check "$d/out.jsonl" "$d/expect.jsonl" "$pid" bw-test-host "$(facility_code "$fac")" "$max" 1-52 \
         >"$d/check.out"; then
         ok "$t: every field, PRI, header, SD escaping and MSG as sent ($(cat "$d/check.out"))"
@@ -482,9 +486,19 @@ restart() { # TRANSPORT
     esac
     coproc FEED { "$feeder" --transport "$t" "${args[@]}" --hostname bw-test-host --retry-ms 100 \
         --expect "$d/expect.jsonl" 2>"$d/feeder.err"; }
-    local in=${FEED[1]} outfd=${FEED[0]} feed_pid=$FEED_PID
-    ask() { echo "$1" >&"$in"; read -r -t 60 line <&"$outfd" || line="(no answer)"; }
-    read -r -t 10 line <&"$outfd"
+    # bash drops the FEED array as soon as the feeder exits: copy it now,
+    # and answer "(no answer)" for a feeder that is gone
+    # shellcheck disable=SC2153 # FEED_PID is set by coproc
+    local in=${FEED[1]:-} outfd=${FEED[0]:-} feed_pid=${FEED_PID:-}
+    ask() {
+        line="(no answer)"
+        { echo "$1" >&"$in" && read -r -t 60 line <&"$outfd"; } 2>/dev/null || line="(no answer)"
+    }
+    if [ -z "$in" ] || ! read -r -t 10 line <&"$outfd"; then
+        fail "$t restart: the feeder did not start"
+        stop_collector "$name"
+        return
+    fi
     pid=${line#ready pid=}
 
     ask "send 20"
@@ -505,7 +519,7 @@ restart() { # TRANSPORT
     ask "send 20"
     ask "quit"
     s4=$line
-    exec {in}>&-
+    exec {in}>&- 2>/dev/null
     wait "$feed_pid"
     local rc=$?
     echo "  $t before the kill: $s1"
@@ -516,23 +530,32 @@ restart() { # TRANSPORT
     local w1 w2 sub written dropped up_seqs
     w1=$(stat_of written "$s1")
     w2=$(stat_of written "$s2")
-    [ "$rc" -eq 0 ] && [ "$ok_all" = 1 ] && [ "$w1" = 20 ] && [ "$w2" = 20 ] &&
-        [ "$(stat_of dropped_down "$s2")" = 10 ] && [ "$(stat_of write_errors "$s2")" = 1 ] &&
-        ok "$t: the first write after the kill fails, all 10 records sent while down are counted lost" ||
-        { fail "$t: while down: rc=$rc ok=$ok_all $s1 / $s2"; cat "$d/feeder.err"; }
-    grep -q 'came_up=1' <<<"$s3" && [ "$(stat_of reconnects "$s3")" = 1 ] &&
-        ok "$t: reconnected after rsyslogd came back" || fail "$t: no reconnect: $s3"
+    if [ "$rc" -eq 0 ] && [ "$ok_all" = 1 ] && [ "$w1" = 20 ] && [ "$w2" = 20 ] &&
+        [ "$(stat_of dropped_down "$s2")" = 10 ] && [ "$(stat_of write_errors "$s2")" = 1 ]; then
+        ok "$t: the first write after the kill fails, all 10 records sent while down are counted lost"
+    else
+        fail "$t: while down: rc=$rc ok=$ok_all $s1 / $s2"
+        cat "$d/feeder.err"
+    fi
+    if grep -q 'came_up=1' <<<"$s3" && [ "$(stat_of reconnects "$s3")" = 1 ]; then
+        ok "$t: reconnected after rsyslogd came back"
+    else
+        fail "$t: no reconnect: $s3"
+    fi
     sub=$(stat_of submitted "$final")
     written=$(stat_of written "$final")
     dropped=$(($(stat_of dropped_down "$final") + $(stat_of dropped_full "$final")))
-    sum_adds_up "$final" && ok "$t: written $written + dropped $dropped = submitted $sub" ||
+    if sum_adds_up "$final"; then
+        ok "$t: written $written + dropped $dropped = submitted $sub"
+    else
         fail "$t: counts do not add up: $final"
+    fi
     # Received: 1-20, then nothing of what was sent while down, then every
     # record from the first one written after the reconnect to the last;
     # the checker wants exactly that set, no more, no less.
     local first_up=$((sub - (written - 20) + 1))
     up_seqs="1-20,$first_up-$sub"
-    [ "$(helper wait "$d/out.jsonl" $((written + 1)) 20)" = $((written + 1)) ] # + the loss record
+    helper wait "$d/out.jsonl" $((written + 1)) 20 >/dev/null # + the loss record; checked below
     if helper check "$d/out.jsonl" "$d/expect.jsonl" "$pid" bw-test-host 10 8096 "$up_seqs" >"$d/check.out"; then
         ok "$t: rsyslog has exactly the $written written records ($(cat "$d/check.out"))"
     else
@@ -540,9 +563,11 @@ restart() { # TRANSPORT
     fi
     local lossd
     lossd=$(sed -n 's/.*loss_dropped=\([0-9]*\).*/\1/p' "$d/check.out")
-    grep -q 'loss_records=1 ' "$d/check.out" && [ "$lossd" = "$dropped" ] &&
-        ok "$t: one loss record, and it says $dropped lost" ||
+    if grep -q 'loss_records=1 ' "$d/check.out" && [ "$lossd" = "$dropped" ]; then
+        ok "$t: one loss record, and it says $dropped lost"
+    else
         fail "$t: loss records: $(cat "$d/check.out"), dropped $dropped"
+    fi
     stop_collector "$name"
 }
 restart unix

@@ -204,9 +204,10 @@ static void print_stats(const char *extra)
 	fflush(stdout);
 }
 
-/* bw_sinks_flush() returns once the queue is empty, which can be while the
- * sink thread still writes the last record it took: wait (bounded) until
- * every submitted record is accounted for, so that the stats are final. */
+/* bw_sinks_flush(), then a bounded wait until every submitted record is
+ * accounted for (written or dropped): the stats printed are final, and a
+ * record the framework lost track of shows as flushed=0 rather than as a
+ * silent off-by-one. */
 static bool flush(void)
 {
 	double deadline = mono_s() + 20;

@@ -1342,6 +1342,39 @@ static void test_udp_transport(void)
 	bw_record_unref(r);
 }
 
+/* "[::1]" as a host: brackets stripped, IPv6 reached (skipped without ::1). */
+static void test_ipv6_host(void)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	socklen_t l = sizeof(sa);
+	struct bw_syslog_options o = base;
+	_cleanup_close_ int srv = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), conn = -1;
+	struct bw_record *r = make(BW_RECORD_AGENT, T0, LOG_INFO, "v6", NULL);
+	_cleanup_free_ char *m = NULL;
+	struct bw_sink *s;
+
+	if (srv < 0 || bind(srv, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(srv, 1) < 0 ||
+	    getsockname(srv, (struct sockaddr *)&sa, &l) < 0) {
+		printf("ipv6: no ::1 here, skipped\n");
+		bw_record_unref(r);
+		return;
+	}
+	o.transport = BW_SYSLOG_TCP;
+	o.host = "[::1]";
+	o.port = ntohs(sa.sin6_port);
+	s = bw_sink_syslog_new(&o);
+	ASSERT(s && s->ops->open(s) == 0);
+	if (s) {
+		conn = accept(srv, NULL, NULL);
+		ASSERT(s->ops->write(s, r) == 0);
+		m = read_frame(conn);
+		ASSERT(m && endswith(m, " agent - v6"));
+		s->ops->free(s);
+		free(s);
+	}
+	bw_record_unref(r);
+}
+
 int main(void)
 {
 	/* SIGPIPE keeps its default action: a write without MSG_NOSIGNAL
@@ -1356,5 +1389,6 @@ int main(void)
 	test_unix_transport();
 	test_tcp_transport();
 	test_udp_transport();
+	test_ipv6_host();
 	return bw_test_summary();
 }
