@@ -29,6 +29,7 @@
 #include "compile.h"
 #include "config.h"
 #include "sink.h"
+#include "util.h"
 #include "sink-file.h"
 #include "sink-journald.h"
 #include "sink-syslog.h"
@@ -60,22 +61,6 @@ struct agent {
 	} *seen;
 	size_t n_seen, cap_seen;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static int assign_cmp(const void *a, const void *b)
 {
@@ -133,7 +118,7 @@ static void agent_record(struct agent *a, enum bw_record_kind kind, int priority
 	const char *k;
 	va_list ap;
 
-	bw_record_builder_init(&b, kind, realtime_ns(), priority);
+	bw_record_builder_init(&b, kind, clock_ns(CLOCK_REALTIME), priority);
 	bw_record_builder_message(&b, "%s", message);
 	bw_record_builder_add(&b, BW_FIELD_EVENT, event);
 	va_start(ap, message);
@@ -157,7 +142,7 @@ static void emit_health(struct agent *a)
 	struct bw_record_builder b;
 
 	bw_bpf_read_stats(&a->bpf, st);
-	bw_record_builder_init(&b, BW_RECORD_HEALTH, realtime_ns(), LOG_INFO);
+	bw_record_builder_init(&b, BW_RECORD_HEALTH, clock_ns(CLOCK_REALTIME), LOG_INFO);
 	bw_record_builder_message(&b, "bulwarkd health: enforcing, %llu blocked, %llu audited, %llu events dropped "
 				  "by the kernel, %llu suppressed",
 				  (unsigned long long)st[BW_STAT_BLOCKED], (unsigned long long)st[BW_STAT_AUDITED],
@@ -232,7 +217,7 @@ static void report_suppressed(struct agent *a)
 		pub = bw_publisher_find(&a->pub, key.ruleset_id);
 		policy = pub && key.slot < pub->rs.n_slots ? pub->rs.slots[key.slot].policy : "unknown (retired rule set)";
 		as = cgroup_lookup(key.cgroup_id, a);
-		bw_record_builder_init(&b, BW_RECORD_SUPPRESSED, realtime_ns(), LOG_WARNING);
+		bw_record_builder_init(&b, BW_RECORD_SUPPRESSED, clock_ns(CLOCK_REALTIME), LOG_WARNING);
 		if (as && as->pod)
 			bw_record_builder_message(&b, "suppressed %llu events for policy %s in workload %s/%s",
 						  (unsigned long long)delta, policy, as->namespace, as->pod);
@@ -353,7 +338,7 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 	for (size_t i = 0; i < plan.n_errors; i++)
 		fprintf(stderr, "bulwarkd: workload %s keeps its previous rules: %s\n", plan.errors[i].workload,
 			plan.errors[i].message);
-	ret = bw_publish_plan(&a->pub, &plan, now_ns(), &res);
+	ret = bw_publish_plan(&a->pub, &plan, clock_ns(CLOCK_MONOTONIC), &res);
 	if (ret < 0)
 		fprintf(stderr, "bulwarkd: some rules could not be applied (%s): %zu rule sets, %zu workloads kept "
 			"their previous state\n", strerror(-ret), res.rulesets_failed, res.workloads_failed);
@@ -464,7 +449,7 @@ static int run(struct agent *a)
 				if (read(a->tickfd, &x, sizeof(x)) <= 0)
 					break;
 				a->ticks += x;
-				waiting = bw_publish_retire(&a->pub, now_ns(), RETIRE_GRACE_NS);
+				waiting = bw_publish_retire(&a->pub, clock_ns(CLOCK_MONOTONIC), RETIRE_GRACE_NS);
 				/* A cgroup made during the last walk still points at a
 				 * retiring rule set: walk again so it gets the new one. */
 				if (waiting > 0)

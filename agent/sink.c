@@ -17,24 +17,9 @@
 #include <time.h>
 
 #include "sink.h"
+#include "util.h"
 
 #define DEFAULT_RETRY_MS 1000
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static void deadline_in(struct timespec *ts, unsigned ms)
 {
@@ -52,7 +37,7 @@ static struct bw_record *loss_record(const char *sink, uint64_t dropped)
 {
 	struct bw_record_builder b;
 
-	bw_record_builder_init(&b, BW_RECORD_LOSS, real_ns(), LOG_ERR);
+	bw_record_builder_init(&b, BW_RECORD_LOSS, clock_ns(CLOCK_REALTIME), LOG_ERR);
 	bw_record_builder_message(&b, "sink %s lost %llu events while it was down or could not keep up", sink,
 				  (unsigned long long)dropped);
 	bw_record_builder_add(&b, BW_FIELD_EVENT, "sink-recovered");
@@ -114,7 +99,7 @@ static int report_losses(struct bw_sink *s)
 static void mark_down(struct bw_sink *s, unsigned retry_ms)
 {
 	s->stats.up = false;
-	s->retry_ns = mono_ns() + (uint64_t)retry_ms * 1000000ULL;
+	s->retry_ns = clock_ns(CLOCK_MONOTONIC) + (uint64_t)retry_ms * 1000000ULL;
 }
 
 static void *sink_main(void *p)
@@ -131,7 +116,7 @@ static void *sink_main(void *p)
 
 		pthread_mutex_lock(&s->lock);
 		while (!s->len && !s->stopping) {
-			uint64_t now = mono_ns();
+			uint64_t now = clock_ns(CLOCK_MONOTONIC);
 			struct timespec rt;
 
 			if (s->stats.up || !s->lost_unreported) {
@@ -182,7 +167,7 @@ static void *sink_main(void *p)
 
 		/* Down and not yet time to retry, or the retry failed: drop
 		 * without waiting on the destination. */
-		if (!up && (mono_ns() < s->retry_ns || !sink_try_open(s, arg.retry_ms))) {
+		if (!up && (clock_ns(CLOCK_MONOTONIC) < s->retry_ns || !sink_try_open(s, arg.retry_ms))) {
 			ret = -ENOTCONN;
 		} else {
 			ret = report_losses(s);

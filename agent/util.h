@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -214,3 +215,13 @@ static inline void *realloc_array(void *p, size_t n, size_t size)
 		}                                                                                  \
 		_ar_r_;                                                                            \
 	})
+
+/* A clock's reading in nanoseconds: CLOCK_MONOTONIC for intervals and
+ * deadlines, CLOCK_REALTIME for time stamps in records. */
+static inline uint64_t clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}

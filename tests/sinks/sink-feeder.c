@@ -49,14 +49,6 @@ static struct bw_sink *sink;
 static FILE *expect;
 static unsigned long long seq, submitted;
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static double mono_s(void)
 {
 	struct timespec ts;
@@ -100,7 +92,7 @@ static void submit(struct bw_record *r)
 static void start(struct bw_record_builder *b, const char *hook, bool blocked)
 {
 	seq++;
-	bw_record_builder_init(b, BW_RECORD_DECISION, realtime_ns(), blocked ? LOG_WARNING : LOG_NOTICE);
+	bw_record_builder_init(b, BW_RECORD_DECISION, clock_ns(CLOCK_REALTIME), blocked ? LOG_WARNING : LOG_NOTICE);
 	bw_record_builder_add(b, BW_FIELD_HOOK, hook);
 	bw_record_builder_add(b, BW_FIELD_DECISION, blocked ? "blocked" : "audited");
 	bw_record_builder_add(b, BW_FIELD_MODE, blocked ? "Block" : "Audit");
