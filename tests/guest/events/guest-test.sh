@@ -131,5 +131,35 @@ wait_health '"sink_syslog":"down written=[0-9]+ dropped_full=0 dropped_down=[1-9
 kill -0 "$AGENT_PID" && pass "the agent survived both sinks going away" || fail "the agent survived"
 
 stop_agent && pass "agent stops cleanly" || fail "agent stops cleanly"
+
+echo "== the ring buffer flooded: no rate limit, a one-page ring buffer"
+start_agent --policy-dir /run/policies --inventory /scenario/inventory.yaml --journald false --syslog false \
+    --rate-limit 0 --ringbuf-bytes 4096 --health-interval 0 || fail "agent restarts"
+out=$(bulwark-probe --cgroup $CG --repeat 3000 open /etc/secret read)
+case $out in *"eperm=3000"*) pass "flood: all 3000 opens blocked" ;; *) fail "flood: all 3000 opens blocked ($out)" ;; esac
+# every open is either an event written, dropped by the kernel (ring buffer
+# full) or dropped by the stdout sink (queue full): the three add up to 3000
+flood_accounted() {
+    n=$(grep '"event":"health"' "$AGENT_OUT" | wc -l)
+    kill -USR1 "$AGENT_PID"
+    j=0
+    while [ "$(grep -c '"event":"health"' "$AGENT_OUT")" -le "$n" ]; do
+        j=$((j + 1)); [ $j -le 500 ] || return 1; sleep 0.01
+    done
+    h=$(grep '"event":"health"' "$AGENT_OUT" | tail -1)
+    kdrop=$(echo "$h" | sed -n 's/.*"events_dropped":\([0-9]*\).*/\1/p')
+    sdrop=$(echo "$h" | sed -n 's/.*"sink_stdout":"[a-z]* written=[0-9]* dropped_full=\([0-9]*\).*/\1/p')
+    sent=$(grep -c '"kind":"decision".*"target":"/etc/secret"' "$AGENT_OUT")
+    [ $((sent + kdrop + sdrop)) -eq 3000 ]
+}
+i=0
+while ! flood_accounted; do
+    i=$((i + 1)); [ $i -le 20 ] || break
+done
+echo "flood: $sent written, $kdrop dropped by the kernel, $sdrop dropped by the stdout sink"
+[ $((sent + kdrop + sdrop)) -eq 3000 ] && pass "written + kernel drops + sink drops = 3000" ||
+    fail "written ($sent) + kernel drops ($kdrop) + sink drops ($sdrop) = 3000"
+expect "after the flood: still enforcing" EPERM --cgroup $CG exec /bin/sh -c true
+stop_agent && pass "agent stops cleanly after the flood" || fail "agent stops cleanly after the flood"
 kill "$JOURNALD_PID" 2>/dev/null
 finish
