@@ -30,7 +30,8 @@ static bool same_entry(struct json_object *e, const struct bw_node_report *r)
 	const char *reason = str_of(e, "reason"), *message = str_of(e, "message");
 
 	return json_object_object_get_ex(e, "enforcing", &v) && json_object_get_boolean(v) == r->enforcing &&
-	       reason && !strcmp(reason, r->reason) && message && !strcmp(message, r->message ? r->message : "") &&
+	       reason && !strcmp(reason, r->reason) && message &&
+	       !strncmp(message, r->message ? r->message : "", 1023) &&
 	       json_object_object_get_ex(e, "observedGeneration", &v) &&
 	       json_object_get_int64(v) == r->observed_generation;
 }
@@ -70,7 +71,27 @@ char *bw_policy_status_patch(struct json_object *current, const struct bw_node_r
 	json_object_object_add(entry, "name", json_object_new_string(r->node));
 	json_object_object_add(entry, "enforcing", json_object_new_boolean(r->enforcing));
 	json_object_object_add(entry, "reason", json_object_new_string(r->reason));
-	json_object_object_add(entry, "message", json_object_new_string(r->message ? r->message : ""));
+	{
+		/* The API server rejects the whole status past a size; a compile
+		 * error can name long cgroup paths. Cut on a UTF-8 boundary. */
+		char msg[1024];
+		size_t l;
+
+		snprintf(msg, sizeof(msg), "%s", r->message ? r->message : "");
+		l = strlen(msg);
+		if (l == sizeof(msg) - 1) {
+			size_t i = l - 1, need;
+			unsigned char lead;
+
+			while (i > 0 && ((unsigned char)msg[i] & 0xc0) == 0x80)
+				i--;
+			lead = (unsigned char)msg[i];
+			need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+			if (i + need > l)
+				msg[i] = '\0'; /* the last character was cut: drop it */
+		}
+		json_object_object_add(entry, "message", json_object_new_string(msg));
+	}
 	json_object_object_add(entry, "observedGeneration", json_object_new_int64(r->observed_generation));
 	json_object_object_add(entry, "lastUpdateTime", json_object_new_string(now));
 

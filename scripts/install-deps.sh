@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev libsystemd-dev libjson-c-dev
       meson ninja-build pkg-config gcc libc6-dev
-      systemd rsyslog util-linux python3
+      systemd rsyslog util-linux python3 python3-yaml
       qemu-system-x86 busybox-static cpio perl)
 missing=()
 for p in "${pkgs[@]}"; do

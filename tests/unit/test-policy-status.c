@@ -70,6 +70,25 @@ int main(void)
 	ASSERT(p && strstr(p, "\"lastTransitionTime\":\"2025-11-21T18:34:20Z\""));
 	ASSERT(p && strstr(p, "\"lastUpdateTime\":\"2025-11-21T18:35:20Z\""));
 	free(p);
+
+	/* A long message is cut to what the API server takes, never inside a
+	 * UTF-8 character. */
+	{
+		char big[3000];
+		struct json_object *o, *st, *nodes, *e, *m;
+
+		memset(big, 'x', sizeof(big));
+		memcpy(big + 1022, "\xc3\xa9", 2); /* é across the cut */
+		big[sizeof(big) - 1] = '\0';
+		a.message = big;
+		p = bw_policy_status_patch(obj, &a);
+		o = p ? json_tokener_parse(p) : NULL;
+		ASSERT(o && json_object_object_get_ex(o, "status", &st) && json_object_object_get_ex(st, "nodes", &nodes));
+		e = o ? json_object_array_get_idx(nodes, 0) : NULL;
+		ASSERT(e && json_object_object_get_ex(e, "message", &m) && json_object_get_string_len(m) == 1022);
+		json_object_put(o);
+		free(p);
+	}
 	json_object_put(obj);
 	return bw_test_summary();
 }
