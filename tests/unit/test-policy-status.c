@@ -84,7 +84,7 @@ int main(void)
 		p = bw_policy_status_patch(obj, &a);
 		o = p ? json_tokener_parse(p) : NULL;
 		ASSERT(o && json_object_object_get_ex(o, "status", &st) && json_object_object_get_ex(st, "nodes", &nodes));
-		e = o ? json_object_array_get_idx(nodes, 0) : NULL;
+		e = o ? json_object_array_get_idx(nodes, json_object_array_length(nodes) - 1) : NULL;
 		ASSERT(e && json_object_object_get_ex(e, "message", &m) && json_object_get_string_len(m) == 1022);
 		json_object_put(o);
 		free(p);
