@@ -209,9 +209,7 @@ static void copy_str(char *dst, size_t size, const char *src, size_t len)
 	if (len >= size)
 		len = size - 1;
 	memcpy(dst, src, len);
-	dst[len] = '\0';
-	/* A kernel name may hold a NUL inside; records are C strings. */
-	dst[strlen(dst)] = '\0';
+	dst[len] = '\0'; /* a NUL inside the name ends it: records are C strings */
 }
 
 /* The executable of a process, best effort until the in-kernel process table

@@ -292,7 +292,7 @@ static int path_node_cmp(const void *a, const void *b)
 	return c ? c : (int)x->exact - (int)y->exact;
 }
 
-static void path_node_take(struct path_node *into, const struct path_node *from, uint64_t block_mask)
+static void path_node_take(struct path_node *into, const struct path_node *from)
 {
 	for (int a = 0; a < 2; a++) {
 		into->deny[a] |= from->deny[a];
@@ -300,7 +300,6 @@ static void path_node_take(struct path_node *into, const struct path_node *from,
 		pick_rule(&into->rule_block[a], &into->slot_block[a], from->rule_block[a], from->slot_block[a]);
 		pick_rule(&into->rule_any[a], &into->slot_any[a], from->rule_any[a], from->slot_any[a]);
 	}
-	(void)block_mask;
 }
 
 static int path_build_finish(struct path_build *b, uint64_t block_mask, struct bw_path_entry **out,
@@ -366,7 +365,7 @@ static int path_build_finish(struct path_build *b, uint64_t block_mask, struct b
 			probe.exact = false;
 			p = bsearch(&probe, own, n_nodes, sizeof(*own), path_node_cmp);
 			if (p)
-				path_node_take(n, p, block_mask);
+				path_node_take(n, p);
 		}
 	}
 

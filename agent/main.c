@@ -52,6 +52,7 @@ struct agent {
 	struct ring_buffer *rb;
 	int epfd, inofd, sigfd, tickfd, debouncefd;
 	uint64_t events_read, events_malformed, records_oom;
+	int64_t boot_to_realtime_ns; /* refreshed once per ring-buffer wake-up */
 	uint64_t ticks;
 	unsigned applies;
 	/* suppressed counts already reported, per rate-limit key */
@@ -95,7 +96,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		.rules = &a->rules,
 		.cgroup_lookup = cgroup_lookup,
 		.userdata = a,
-		.boot_to_realtime_ns = bw_boot_to_realtime_offset(),
+		.boot_to_realtime_ns = a->boot_to_realtime_ns,
 	};
 	struct bw_record *r;
 	int ret;
@@ -420,6 +421,9 @@ static int run(struct agent *a)
 		for (int i = 0; i < n; i++) {
 			switch (evs[i].data.u64) {
 			case TAG_RB:
+				/* The clock offset moves only with suspend or a
+				 * clock step: once per batch, not per event. */
+				a->boot_to_realtime_ns = bw_boot_to_realtime_offset();
 				ring_buffer__consume(a->rb);
 				break;
 			case TAG_INO: {
@@ -471,6 +475,7 @@ static int run(struct agent *a)
 					report_suppressed(a);
 					emit_health(a);
 				} else {
+					a->boot_to_realtime_ns = bw_boot_to_realtime_offset();
 					ring_buffer__consume(a->rb);
 					return 0;
 				}
