@@ -262,8 +262,13 @@ static int update_pod(struct bw_cluster_source *s, bool deleted, struct json_obj
 	json_object_put(p->obj);
 	p->obj = json_object_get(obj);
 	{
+		bool was_pending = p->pending;
 		int ret = pod_place(s, p, obj);
 
+		/* A pod that cannot be placed yet changes nothing enforced, but
+		 * the agent's status says how many wait: report it once. */
+		if (ret == 0 && p->pending && !was_pending)
+			changed = 1;
 		return ret < 0 ? ret : ret | changed;
 	}
 }
@@ -302,6 +307,12 @@ static int update_policy(struct bw_cluster_source *s, bool deleted, struct json_
 		*p = s->policies[--s->n_policies];
 		return 1;
 	}
+	/* Only spec changes move metadata.generation (the CRDs have a status
+	 * subresource): the status writes of every node come back as
+	 * MODIFIED events and must not recompile anything. */
+	if (p && gen && p->generation == json_object_get_int64(gen) && (p->good || p->error) &&
+	    (!uid || (p->uid && !strcmp(p->uid, uid))))
+		return 0;
 	if (!p) {
 		struct bw_cluster_policy *n = realloc(s->policies, (s->n_policies + 1) * sizeof(*n));
 
@@ -335,10 +346,11 @@ static int update_policy(struct bw_cluster_source *s, bool deleted, struct json_
 		p->error = NULL;
 		ret = 1;
 	} else {
-		/* Rejected: the last good version stays in force. */
+		/* Rejected: the last good version stays in force. Still 1: the
+		 * policy's status must now say why. */
 		free(p->error);
 		p->error = diags.n ? bw_diag_format(&diags.items[0]) : strdup("not a policy document");
-		ret = 0;
+		ret = 1;
 	}
 	free(parsed.items);
 	bw_diags_clear(&diags);

@@ -59,8 +59,9 @@ void bw_cluster_source_init(struct bw_cluster_source *s, struct bw_inventory *in
 void bw_cluster_source_clear(struct bw_cluster_source *s);
 
 /* Applies one object; deleted says it is gone. Returns 1 when what is
- * enforced may change (inventory or policies changed), 0 when not, or a
- * negative errno (the object is ignored and counted). */
+ * enforced or reported may change (inventory or policies changed, a policy
+ * rejected), 0 when not, or a negative errno (the object is ignored and
+ * counted). */
 int bw_cluster_source_update(struct bw_cluster_source *s, enum bw_cluster_kind kind, bool deleted,
 			     struct json_object *obj);
 

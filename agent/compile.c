@@ -812,8 +812,17 @@ int bw_plan_build(const struct bw_policy_list *policies, const struct bw_invento
 					free(error);
 					goto out;
 				}
-				plan->errors[plan->n_errors].workload = strdup(walk.items[c].path);
-				plan->errors[plan->n_errors++].message = error;
+				{
+					struct bw_plan_error *pe = &plan->errors[plan->n_errors++];
+
+					memset(pe, 0, sizeof(*pe));
+					pe->workload = strdup(walk.items[c].path);
+					pe->message = error;
+					pe->policies = calloc(n_sel, sizeof(*pe->policies));
+					for (size_t k = 0; pe->policies && k < n_sel; k++)
+						if ((pe->policies[pe->n_policies] = bw_policy_identity(sel[k])))
+							pe->n_policies++;
+				}
 				groups[g].ruleset = -1;
 			} else {
 				if ((ret = grow(&plan->rulesets, &cap_rs, plan->n_rulesets + 1, sizeof(*plan->rulesets))) < 0) {
@@ -883,6 +892,9 @@ void bw_plan_clear(struct bw_plan *plan)
 	for (size_t i = 0; i < plan->n_errors; i++) {
 		free(plan->errors[i].workload);
 		free(plan->errors[i].message);
+		for (size_t k = 0; k < plan->errors[i].n_policies; k++)
+			free(plan->errors[i].policies[k]);
+		free(plan->errors[i].policies);
 	}
 	free(plan->errors);
 	free(plan->seen);

@@ -103,6 +103,8 @@ struct bw_assignment {
 struct bw_plan_error {
 	char *workload; /* cgroup path */
 	char *message;
+	char **policies; /* identities of the policies that select it (bw_policy_identity) */
+	size_t n_policies;
 };
 
 struct bw_plan {

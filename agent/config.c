@@ -16,6 +16,7 @@ void bw_config_defaults(struct bw_config *c)
 	c->cgroup_root = strdup("/sys/fs/cgroup");
 	c->root = strdup("/");
 	c->journald = BW_AUTO;
+	c->kubernetes = BW_AUTO;
 	c->syslog = BW_AUTO;
 	c->syslog_target = strdup("unix:/dev/log");
 	c->syslog_facility = strdup("authpriv");
@@ -41,6 +42,9 @@ void bw_config_clear(struct bw_config *c)
 	free(c->syslog_target);
 	free(c->syslog_facility);
 	free(c->events_file);
+	free(c->kubeconfig);
+	free(c->kube_context);
+	free(c->node_name);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -99,8 +103,28 @@ static const char *check_syslog_target(const char *s)
 	return "must be unix:/PATH, tcp:HOST:PORT or udp:HOST:PORT";
 }
 
+/* A node name is a DNS subdomain (RFC 1123): it goes into a field selector
+ * and into every policy's status. */
+static const char *check_node_name(const char *s)
+{
+	size_t l = strlen(s);
+
+	if (l == 0 || l > 253)
+		return "must be 1 to 253 characters";
+	for (size_t i = 0; i < l; i++) {
+		char ch = s[i];
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+
+		if (!alnum && ch != '-' && ch != '.')
+			return "must be lower-case letters, digits, '-' and '.' (a DNS subdomain)";
+		if (!alnum && (i == 0 || i == l - 1))
+			return "must start and end with a letter or digit";
+	}
+	return NULL;
+}
+
 /* One setting: its dotted name in the file, its long option, and where it goes. */
-enum kind { K_STR, K_PATH, K_BOOL, K_TRI, K_U64, K_U32, K_UINT, K_SIZE, K_TARGET };
+enum kind { K_STR, K_PATH, K_BOOL, K_TRI, K_U64, K_U32, K_UINT, K_SIZE, K_TARGET, K_NODE };
 struct setting {
 	const char *yaml;
 	const char *flag;
@@ -130,6 +154,10 @@ static const struct setting settings[] = {
 	{ "rateLimit.windowMs", "rate-window-ms", K_UINT, OFF(rate_window_ms), 1, 3600000 },
 	{ "rateLimit.reportSeconds", "suppressed-report-seconds", K_UINT, OFF(suppressed_report_s), 1, 86400 },
 	{ "health.intervalSeconds", "health-interval", K_UINT, OFF(health_interval_s), 0, 86400 },
+	{ "kubernetes.enabled", "kubernetes", K_TRI, OFF(kubernetes), 0, 0 },
+	{ "kubernetes.kubeconfig", "kubeconfig", K_PATH, OFF(kubeconfig), 0, 0 },
+	{ "kubernetes.context", "kube-context", K_STR, OFF(kube_context), 0, 0 },
+	{ "kubernetes.nodeName", "node-name", K_NODE, OFF(node_name), 0, 0 },
 	{ "maps.maxWorkloads", "max-workloads", K_U32, OFF(max_workloads), 1, UINT32_MAX },
 	{ "maps.maxRulesets", "max-rulesets", K_U32, OFF(max_rulesets), 2, 1 << 20 },
 	{ "maps.ringbufBytes", "ringbuf-bytes", K_U32, OFF(ringbuf_bytes), 4096, 1u << 30 },
@@ -149,6 +177,9 @@ static const char *apply_setting(struct bw_config *c, const struct setting *s, c
 		/* fall through */
 	case K_STR:
 		return set_str(dst, v) < 0 ? "out of memory" : NULL;
+	case K_NODE:
+		why = check_node_name(v);
+		return why ? why : set_str(dst, v) < 0 ? "out of memory" : NULL;
 	case K_TARGET:
 		why = check_syslog_target(v);
 		return why ? why : set_str(dst, v) < 0 ? "out of memory" : NULL;
@@ -278,7 +309,7 @@ int bw_config_load(struct bw_config *c, const char *path, char **error)
 void bw_config_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: bulwarkd --policy-dir DIR [options]\n"
+		"Usage: bulwarkd [--policy-dir DIR] [--kubeconfig FILE] [options]\n"
 		"\n"
 		"Enforces Bulwark policies with BPF-LSM programs (exec, file open, connect).\n"
 		"\n"
@@ -299,6 +330,11 @@ void bw_config_usage(FILE *f)
 		"  --rate-window-ms N         rate-limit window (default 1000)\n"
 		"  --suppressed-report-seconds N  how often suppressed counts are reported (default 10)\n"
 		"  --health-interval N        seconds between health events; 0: none (default 60)\n"
+		"  --kubernetes auto|true|false  watch the cluster's policies, namespaces and this node's pods\n"
+		"                             (default auto: with --kubeconfig or inside a pod)\n"
+		"  --kubeconfig FILE          API server and credentials (default: in-cluster service account)\n"
+		"  --kube-context NAME        kubeconfig context (default current-context)\n"
+		"  --node-name NAME           this node (default $NODE_NAME, else the host name)\n"
 		"  --cgroup-root DIR          cgroup2 mount (default /sys/fs/cgroup)\n"
 		"  --root DIR                 file system in which rule paths' links are resolved (default /)\n"
 		"  --status-file FILE         written after every policy change: generation, policies, errors\n"
@@ -385,9 +421,19 @@ int bw_config_parse_args(struct bw_config *c, int argc, char **argv)
 		fprintf(stderr, "bulwarkd: unexpected argument \"%s\"\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (!c->policy_dir) {
-		fprintf(stderr, "bulwarkd: no policy directory: give --policy-dir or policyDir in the config file\n");
+	if (!c->policy_dir && !bw_config_kubernetes(c)) {
+		fprintf(stderr, "bulwarkd: no policy source: give --policy-dir (or policyDir in the config file), "
+			"or run with Kubernetes (--kubeconfig, or in a pod)\n");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+bool bw_config_kubernetes(const struct bw_config *c)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+
+	if (c->kubernetes != BW_AUTO)
+		return c->kubernetes == BW_ON;
+	return c->kubeconfig || (host && *host);
 }

@@ -38,6 +38,12 @@ struct bw_config {
 	unsigned suppressed_report_s; /* how often suppressed counts are reported */
 	unsigned health_interval_s;   /* 0: no health events */
 
+	/* Kubernetes: the cluster as a source of policies and workloads */
+	int kubernetes;        /* BW_AUTO: when kubeconfig is set or KUBERNETES_SERVICE_HOST is */
+	char *kubeconfig;      /* NULL: in-cluster configuration */
+	char *kube_context;    /* NULL: the kubeconfig's current-context */
+	char *node_name;       /* NULL: $NODE_NAME, else the host name */
+
 	/* kernel maps */
 	uint32_t max_workloads, max_rulesets, ringbuf_bytes;
 };
@@ -56,6 +62,9 @@ int bw_config_load(struct bw_config *c, const char *path, char **error);
  * the caller should exit 0 (--help printed), or a negative errno after
  * printing the reason. *config_path receives --config's value. */
 int bw_config_parse_args(struct bw_config *c, int argc, char **argv);
+/* Whether the cluster source is on: kubernetes true, or auto with a
+ * kubeconfig or in a pod (KUBERNETES_SERVICE_HOST set). */
+bool bw_config_kubernetes(const struct bw_config *c);
 const char *bw_config_find_file_arg(int argc, char **argv, bool *explicit_);
 
 void bw_config_usage(FILE *f);

@@ -34,6 +34,7 @@
 #include "sink-journald.h"
 #include "sink-syslog.h"
 #include "inventory.h"
+#include "kubernetes.h"
 #include "policy-store.h"
 #include "publish.h"
 
@@ -49,6 +50,8 @@ struct agent {
 	struct bw_inventory inv;
 	struct bw_plan plan; /* the last applied plan, for event enrichment */
 	struct bw_sinks sinks;
+	struct bw_k8s k8s;
+	bool k8s_on;
 	struct ring_buffer *rb;
 	int epfd, inofd, sigfd, tickfd, debouncefd;
 	uint64_t events_read, events_malformed, records_oom;
@@ -169,6 +172,8 @@ static void emit_health(struct agent *a)
 				       (unsigned long long)ss.dropped_down, (unsigned long long)ss.write_errors,
 				       (unsigned long long)ss.reconnects);
 	}
+	if (a->k8s_on)
+		bw_k8s_health(&a->k8s, &b);
 	submit(a, bw_record_builder_finish(&b));
 }
 
@@ -260,7 +265,7 @@ static uint64_t self_cgroup_id(const char *cgroup_root)
 	return id;
 }
 
-static void write_status(struct agent *a, const struct bw_publish_result *res)
+static void write_status(struct agent *a, const struct bw_policy_list *enforced, const struct bw_publish_result *res)
 {
 	char tmp[PATH_MAX];
 	FILE *f;
@@ -274,10 +279,10 @@ static void write_status(struct agent *a, const struct bw_publish_result *res)
 		return;
 	}
 	fprintf(f, "generation %u\n", a->applies);
-	for (size_t i = 0; i < a->store.current.n; i++) {
-		char *id = bw_policy_identity(a->store.current.items[i]);
+	for (size_t i = 0; i < enforced->n; i++) {
+		char *id = bw_policy_identity(enforced->items[i]);
 
-		fprintf(f, "policy %s (%s)\n", id ? id : "?", a->store.current.items[i]->file);
+		fprintf(f, "policy %s (%s)\n", id ? id : "?", enforced->items[i]->file);
 		free(id);
 	}
 	for (size_t i = 0; i < a->store.rejected.n; i++) {
@@ -290,6 +295,8 @@ static void write_status(struct agent *a, const struct bw_publish_result *res)
 		fprintf(f, "error %s: %s\n", a->plan.errors[i].workload, a->plan.errors[i].message);
 	fprintf(f, "workloads %zu\nrulesets %zu\nfailed %zu\n", a->plan.n_assign, a->plan.n_rulesets,
 		res->workloads_failed + res->rulesets_failed);
+	if (a->k8s_on)
+		bw_k8s_status_lines(&a->k8s, f);
 	if (fclose(f) == 0 && rename(tmp, a->cfg.status_file) < 0)
 		fprintf(stderr, "bulwarkd: cannot rename %s: %m\n", tmp);
 }
@@ -304,6 +311,7 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 		.cgroup_root = a->cfg.cgroup_root,
 		.exempt_cgroup = self_cgroup_id(a->cfg.cgroup_root),
 	};
+	struct bw_policy_list enforced = { 0 };
 	struct bw_publish_result res;
 	struct bw_plan plan;
 	int ret;
@@ -317,7 +325,7 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 				err ? err : strerror(-ret));
 		free(err);
 	}
-	if (reload_policies) {
+	if (reload_policies && a->cfg.policy_dir) {
 		ret = bw_policy_store_reload(&a->store, a->cfg.policy_dir);
 		if (ret < 0)
 			fprintf(stderr, "bulwarkd: cannot read %s: %s; keeping the policies in force\n",
@@ -330,8 +338,20 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 		}
 	}
 
-	ret = bw_plan_build(&a->store.current, &a->inv, &po, &a->rules, &plan);
+	/* The local directory's policies, then the cluster's (borrowed). */
+	enforced.items = malloc((a->store.current.n + 1) * sizeof(*enforced.items));
+	if (!enforced.items)
+		return -ENOMEM;
+	if (a->store.current.n)
+		memcpy(enforced.items, a->store.current.items, a->store.current.n * sizeof(*enforced.items));
+	enforced.n = a->store.current.n;
+	if (a->k8s_on && (ret = bw_k8s_policies(&a->k8s, &a->store.current, &enforced)) < 0) {
+		free(enforced.items);
+		return ret;
+	}
+	ret = bw_plan_build(&enforced, &a->inv, &po, &a->rules, &plan);
 	if (ret < 0) {
+		free(enforced.items);
 		fprintf(stderr, "bulwarkd: cannot compile policies: %s; keeping the state in force\n",
 			strerror(-ret));
 		return ret;
@@ -351,7 +371,7 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 		char gen[16], pol[24], rej[24], wl[24], failed[24];
 
 		snprintf(gen, sizeof(gen), "%u", a->applies);
-		snprintf(pol, sizeof(pol), "%zu", a->store.current.n);
+		snprintf(pol, sizeof(pol), "%zu", enforced.n);
 		snprintf(rej, sizeof(rej), "%zu", a->store.rejected.n);
 		snprintf(wl, sizeof(wl), "%zu", plan.n_assign);
 		snprintf(failed, sizeof(failed), "%zu", res.workloads_failed + res.rulesets_failed + plan.n_errors);
@@ -359,7 +379,10 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 			     "applied", "policies applied", "GENERATION", gen, "POLICIES", pol, "REJECTED", rej,
 			     "WORKLOADS", wl, "FAILED", failed, (const char *)NULL);
 	}
-	write_status(a, &res);
+	if (a->k8s_on)
+		bw_k8s_report(&a->k8s, &a->store.current, &a->plan, a->cfg.audit_only);
+	write_status(a, &enforced, &res);
+	free(enforced.items);
 	return 0;
 }
 
@@ -377,7 +400,7 @@ static int add_watch(struct agent *a)
 {
 	const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB;
 
-	if (inotify_add_watch(a->inofd, a->cfg.policy_dir, mask | IN_ONLYDIR) < 0) {
+	if (a->cfg.policy_dir && inotify_add_watch(a->inofd, a->cfg.policy_dir, mask | IN_ONLYDIR) < 0) {
 		fprintf(stderr, "bulwarkd: cannot watch %s: %m\n", a->cfg.policy_dir);
 		return -errno;
 	}
@@ -403,11 +426,23 @@ static int epoll_add(int ep, int fd, uint64_t tag)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-enum { TAG_RB = 1, TAG_INO, TAG_SIG, TAG_TICK, TAG_DEBOUNCE };
+enum { TAG_RB = 1, TAG_INO, TAG_SIG, TAG_TICK, TAG_DEBOUNCE, TAG_K8S };
+
+static void k8s_ready_record(struct agent *a)
+{
+	char pols[24], pods[24], nss[24];
+
+	snprintf(pols, sizeof(pols), "%zu", a->k8s.src.n_policies);
+	snprintf(pods, sizeof(pods), "%zu", a->k8s.src.n_pods);
+	snprintf(nss, sizeof(nss), "%zu", a->inv.n_namespaces);
+	agent_record(a, BW_RECORD_AGENT, LOG_INFO, "kubernetes-synced", "cluster state in use",
+		     "NODE", a->k8s.node_name, "CLUSTER_POLICIES", pols, "PODS", pods, "NAMESPACES", nss,
+		     (const char *)NULL);
+}
 
 static int run(struct agent *a)
 {
-	bool pending = false;
+	bool pending = false, reload_files = false;
 
 	for (;;) {
 		struct epoll_event evs[8];
@@ -434,7 +469,20 @@ static int run(struct agent *a)
 				/* Editors save in several steps: apply once the
 				 * directory has been quiet for a moment. */
 				arm_timer(a->debouncefd, DEBOUNCE_NS, 0);
-				pending = true;
+				pending = reload_files = true;
+				break;
+			}
+			case TAG_K8S: {
+				int r = bw_k8s_drain(&a->k8s);
+
+				if (r & BW_K8S_READY)
+					k8s_ready_record(a);
+				/* A burst of watch events (a relist, a deployment
+				 * rolling) is applied once. */
+				if ((r & BW_K8S_CHANGED) && !pending) {
+					arm_timer(a->debouncefd, DEBOUNCE_NS, 0);
+					pending = true;
+				}
 				break;
 			}
 			case TAG_DEBOUNCE: {
@@ -442,7 +490,8 @@ static int run(struct agent *a)
 
 				if (read(a->debouncefd, &x, sizeof(x)) > 0 && pending) {
 					pending = false;
-					apply(a, true, true);
+					apply(a, reload_files, reload_files);
+					reload_files = false;
 				}
 				break;
 			}
@@ -456,6 +505,14 @@ static int run(struct agent *a)
 				waiting = bw_publish_retire(&a->pub, clock_ns(CLOCK_MONOTONIC), RETIRE_GRACE_NS);
 				/* A cgroup made during the last walk still points at a
 				 * retiring rule set: walk again so it gets the new one. */
+				if (a->k8s_on) {
+					int r = bw_k8s_tick(&a->k8s, clock_ns(CLOCK_MONOTONIC));
+
+					if (r & BW_K8S_READY)
+						k8s_ready_record(a);
+					if (r & BW_K8S_CHANGED)
+						waiting = 1;
+				}
 				if (waiting > 0)
 					apply(a, false, false);
 				if (a->cfg.rate_limit && a->ticks % a->cfg.suppressed_report_s == 0)
@@ -592,6 +649,12 @@ int main(int argc, char **argv)
 	}
 	free(a.cfg.root);
 	a.cfg.root = strdup(root);
+	a.k8s_on = bw_config_kubernetes(&a.cfg);
+	if (a.k8s_on && a.cfg.inventory) {
+		fprintf(stderr, "bulwarkd: --inventory cannot be used with Kubernetes: the cluster is the inventory\n");
+		bw_config_clear(&a.cfg);
+		return 2;
+	}
 	a.sinks.retry_ms = 1000;
 
 	ret = bw_probe_bpf_lsm(&why);
@@ -633,6 +696,19 @@ int main(int argc, char **argv)
 	}
 	if ((ret = add_watch(&a)) < 0)
 		goto out;
+	if (a.k8s_on) {
+		ret = bw_k8s_start(&a.k8s, &a.cfg, &a.inv, &why);
+		if (ret < 0) {
+			fprintf(stderr, "bulwarkd: Kubernetes: %s\n", why ? why : strerror(-ret));
+			free(why);
+			why = NULL;
+			goto out;
+		}
+		if (epoll_add(a.epfd, bw_k8s_fd(&a.k8s), TAG_K8S) < 0) {
+			ret = -errno;
+			goto out;
+		}
+	}
 	if (epoll_add(a.epfd, ring_buffer__epoll_fd(a.rb), TAG_RB) < 0 ||
 	    epoll_add(a.epfd, a.inofd, TAG_INO) < 0 || epoll_add(a.epfd, a.sigfd, TAG_SIG) < 0 ||
 	    epoll_add(a.epfd, a.tickfd, TAG_TICK) < 0 || epoll_add(a.epfd, a.debouncefd, TAG_DEBOUNCE) < 0 ||
@@ -666,6 +742,8 @@ int main(int argc, char **argv)
 	report_suppressed(&a);
 	emit_health(&a);
 out:
+	if (a.k8s_on)
+		bw_k8s_stop(&a.k8s);
 	/* Stop the sinks first: they read the publisher's tables. */
 	bw_sinks_stop(&a.sinks, 2000);
 	ring_buffer__free(a.rb);

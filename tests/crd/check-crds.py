@@ -866,7 +866,7 @@ def config_settings():
 # Flags the DaemonSet passes that bulwarkd does not have yet, with the work
 # that adds them. A flag here that bulwarkd has gained is reported, so that
 # this list shrinks.
-PENDING_FLAGS = {"node-name": "the Kubernetes watcher and status reporter"}
+PENDING_FLAGS = {}
 
 
 def check_deploy(crds):

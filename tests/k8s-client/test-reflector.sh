@@ -280,7 +280,7 @@ m=$(mark)
 kill -KILL "$spid"; wait "$spid" 2>/dev/null; spid=
 check "server down: the reflectors fail and back off" \
     wait_until 10 eval 'stat_eq pods watching 0 && stat_ge pods failures $((f0 + 2))'
-check "...with the connection refused" eval 'stats pods | grep -q "Could not connect\|Couldn.t connect\|Connection refused"'
+check "...with the connection refused" wait_until 10 eval 'stats pods | grep -q "Could not connect\|Couldn.t connect\|Connection refused"'
 check "server restarted" start_server "$port"
 check "reflectors reconnect" wait_until 10 eval 'stat_ge pods reconnects $((c0 + 1)) && [ "$(watch_count)" = 4 ]'
 rv_w6=$(create_pod web-6 node-a)

@@ -79,7 +79,9 @@ int main(void)
 		    "{\"kind\":\"Namespace\",\"metadata\":{\"name\":\"payments\",\"labels\":{\"bulwark.dev/locked\":\"true\"}}}") == 0);
 	ASSERT(bw_inventory_find_namespace(&inv, "payments") != NULL);
 
-	/* a pod whose cgroup is not there yet: pending, found on rescan */
+	/* a pod whose cgroup is not there yet: pending (reported once, for the
+	 * agent's status), found on rescan */
+	ASSERT(feed(&s, BW_CLUSTER_POD, false, POD) == 1);
 	ASSERT(feed(&s, BW_CLUSTER_POD, false, POD) == 0);
 	ASSERT(s.n_pods == 1 && s.pods[0].pending && inv.n_workloads == 0);
 	mkd("/kubepods/burstable/pod" UID);
@@ -111,12 +113,17 @@ int main(void)
 	ASSERT(feed(&s, BW_CLUSTER_POLICY, false,
 		    "{\"apiVersion\":\"bulwark.dev/v1alpha1\",\"kind\":\"ClusterBulwarkPolicy\","
 		    "\"metadata\":{\"name\":\"lock-shells\",\"uid\":\"u1\",\"generation\":2},"
-		    "\"spec\":{\"mode\":\"Blok\"}}") == 0);
+		    "\"spec\":{\"mode\":\"Blok\"}}") == 1);
 	ASSERT(s.n_policies == 1 && s.policies[0].good && s.policies[0].error &&
 	       strstr(s.policies[0].error, "spec.mode") && s.policies[0].generation == 2);
 	if (s.n_policies == 1 && s.policies[0].error)
 		printf("rejected: %s\n", s.policies[0].error);
 	ASSERT(bw_cluster_source_policies(&s, &pl) == 0 && pl.n == 1 && pl.items[0]->exec_deny.n == 1);
+	/* the same generation again (a node wrote the status): nothing to do */
+	ASSERT(feed(&s, BW_CLUSTER_POLICY, false,
+		    "{\"apiVersion\":\"bulwark.dev/v1alpha1\",\"kind\":\"ClusterBulwarkPolicy\","
+		    "\"metadata\":{\"name\":\"lock-shells\",\"uid\":\"u1\",\"generation\":2},"
+		    "\"spec\":{\"mode\":\"Blok\"},\"status\":{\"enforcingNodes\":1}}") == 0);
 
 	/* the plan: the pod cgroup and its container are selected */
 	{
