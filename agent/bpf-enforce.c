@@ -96,6 +96,7 @@ int bw_bpf_start(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
 	bpf_map__set_max_entries(b->lsm->maps.net4_tries, cfg->max_rulesets);
 	bpf_map__set_max_entries(b->lsm->maps.net6_tries, cfg->max_rulesets);
 	bpf_map__set_max_entries(b->lsm->maps.events, cfg->ringbuf_bytes);
+	bpf_map__set_max_entries(b->trace->maps.kubepods, cfg->max_workloads);
 	b->lsm->rodata->bw_rate_limit = cfg->rate_limit;
 	b->lsm->rodata->bw_rate_window_ns = cfg->rate_window_ns ? cfg->rate_window_ns : 1000000000ULL;
 
@@ -106,9 +107,10 @@ int bw_bpf_start(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
 					   "it may be locked down or lack BPF LSM support)" : "");
 		goto fail;
 	}
-	/* The tracepoints work on the same workloads and stats maps. */
+	/* The tracepoints work on the same workloads, stats and events maps. */
 	if ((ret = bpf_map__reuse_fd(b->trace->maps.workloads, bpf_map__fd(b->lsm->maps.workloads))) < 0 ||
-	    (ret = bpf_map__reuse_fd(b->trace->maps.stats, bpf_map__fd(b->lsm->maps.stats))) < 0) {
+	    (ret = bpf_map__reuse_fd(b->trace->maps.stats, bpf_map__fd(b->lsm->maps.stats))) < 0 ||
+	    (ret = bpf_map__reuse_fd(b->trace->maps.events, bpf_map__fd(b->lsm->maps.events))) < 0) {
 		*why = fmt("cannot share maps with the cgroup tracepoints: %s", strerror(-ret));
 		goto fail;
 	}
@@ -173,6 +175,11 @@ int bw_bpf_events_fd(const struct bw_bpf *b)
 int bw_bpf_ratelimit_fd(const struct bw_bpf *b)
 {
 	return bpf_map__fd(b->lsm->maps.ratelimit);
+}
+
+int bw_bpf_kubepods_fd(const struct bw_bpf *b)
+{
+	return bpf_map__fd(b->trace->maps.kubepods);
 }
 
 int bw_bpf_stats_fd(const struct bw_bpf *b)

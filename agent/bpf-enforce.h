@@ -40,6 +40,7 @@ void bw_bpf_map_fds(const struct bw_bpf *b, struct bw_map_fds *fds);
 int bw_bpf_events_fd(const struct bw_bpf *b);
 int bw_bpf_stats_fd(const struct bw_bpf *b);
 int bw_bpf_ratelimit_fd(const struct bw_bpf *b);
+int bw_bpf_kubepods_fd(const struct bw_bpf *b);
 
 /* Sums the per-CPU counters into out[BW_STAT_COUNT]. */
 int bw_bpf_read_stats(const struct bw_bpf *b, uint64_t *out);

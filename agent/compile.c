@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 
 #include "compile.h"
+#include "kubepods.h"
 #include "inventory.h"
 
 static char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -750,7 +751,7 @@ int bw_plan_build(const struct bw_policy_list *policies, const struct bw_invento
 	if (ret < 0)
 		goto out;
 
-	sel = calloc(policies->n ? policies->n : 1, sizeof(*sel));
+	sel = calloc(policies->n + 1, sizeof(*sel));
 	plan->seen = calloc(walk.n ? walk.n : 1, sizeof(*plan->seen));
 	if (!sel || !plan->seen) {
 		ret = -ENOMEM;
@@ -760,6 +761,7 @@ int bw_plan_build(const struct bw_policy_list *policies, const struct bw_invento
 	for (size_t c = 0; c < walk.n; c++) {
 		const struct bw_inventory_workload *owner = NULL;
 		size_t owner_len = 0, n_sel = 0, g;
+		bool unclassified;
 
 		plan->seen[plan->n_cgroups_seen++] = walk.items[c].id;
 		if (walk.items[c].id == o->exempt_cgroup)
@@ -781,6 +783,9 @@ int bw_plan_build(const struct bw_policy_list *policies, const struct bw_invento
 				  : host_policy_selects(p, walk.items[c].path))
 				sel[n_sel++] = p;
 		}
+		unclassified = !owner && o->posture && bw_kubepods_contains(walk.items[c].path);
+		if (unclassified)
+			sel[n_sel++] = o->posture;
 		if (!n_sel)
 			continue;
 		qsort(sel, n_sel, sizeof(*sel), policy_ptr_cmp);
@@ -848,6 +853,7 @@ int bw_plan_build(const struct bw_policy_list *policies, const struct bw_invento
 			a->cgroup_id = walk.items[c].id;
 			a->cgroup_path = strdup(walk.items[c].path);
 			a->ruleset = (size_t)groups[g].ruleset;
+			a->unclassified = unclassified;
 			if (owner) {
 				a->namespace = strdup(owner->namespace);
 				a->pod = strdup(owner->pod);

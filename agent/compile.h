@@ -98,6 +98,7 @@ struct bw_assignment {
 	char *namespace;     /* NULL for host cgroups */
 	char *pod;
 	char *container;
+	bool unclassified;   /* a kubepods cgroup of no known pod: it got the posture */
 };
 
 struct bw_plan_error {
@@ -124,6 +125,9 @@ struct bw_plan_options {
 	struct bw_compile_options compile;
 	const char *cgroup_root;  /* cgroup2 mount, e.g. /sys/fs/cgroup */
 	uint64_t exempt_cgroup;   /* the agent's own cgroup: never selected */
+	/* Given to kubepods cgroups that no inventory workload owns (their pod
+	 * is not known yet), beside any host policy; NULL: none. */
+	struct bw_policy *posture;
 };
 
 int bw_plan_build(const struct bw_policy_list *policies, const struct bw_inventory *inv,

@@ -17,6 +17,7 @@ void bw_config_defaults(struct bw_config *c)
 	c->root = strdup("/");
 	c->journald = BW_AUTO;
 	c->kubernetes = BW_AUTO;
+	c->unclassified = BW_POSTURE_AUDIT;
 	c->syslog = BW_AUTO;
 	c->syslog_target = strdup("unix:/dev/log");
 	c->syslog_facility = strdup("authpriv");
@@ -124,7 +125,7 @@ static const char *check_node_name(const char *s)
 }
 
 /* One setting: its dotted name in the file, its long option, and where it goes. */
-enum kind { K_STR, K_PATH, K_BOOL, K_TRI, K_U64, K_U32, K_UINT, K_SIZE, K_TARGET, K_NODE };
+enum kind { K_STR, K_PATH, K_BOOL, K_TRI, K_U64, K_U32, K_UINT, K_SIZE, K_TARGET, K_NODE, K_POSTURE };
 struct setting {
 	const char *yaml;
 	const char *flag;
@@ -158,6 +159,7 @@ static const struct setting settings[] = {
 	{ "kubernetes.kubeconfig", "kubeconfig", K_PATH, OFF(kubeconfig), 0, 0 },
 	{ "kubernetes.context", "kube-context", K_STR, OFF(kube_context), 0, 0 },
 	{ "kubernetes.nodeName", "node-name", K_NODE, OFF(node_name), 0, 0 },
+	{ "kubernetes.unclassified", "unclassified", K_POSTURE, OFF(unclassified), 0, 0 },
 	{ "maps.maxWorkloads", "max-workloads", K_U32, OFF(max_workloads), 1, UINT32_MAX },
 	{ "maps.maxRulesets", "max-rulesets", K_U32, OFF(max_rulesets), 2, 1 << 20 },
 	{ "maps.ringbufBytes", "ringbuf-bytes", K_U32, OFF(ringbuf_bytes), 4096, 1u << 30 },
@@ -193,6 +195,16 @@ static const char *apply_setting(struct bw_config *c, const struct setting *s, c
 		return NULL;
 	case K_TRI:
 		return parse_tristate(v, dst);
+	case K_POSTURE:
+		if (!strcmp(v, "allow"))
+			*(int *)dst = BW_POSTURE_ALLOW;
+		else if (!strcmp(v, "audit"))
+			*(int *)dst = BW_POSTURE_AUDIT;
+		else if (!strcmp(v, "block-exec"))
+			*(int *)dst = BW_POSTURE_BLOCK_EXEC;
+		else
+			return "must be allow, audit or block-exec";
+		return NULL;
 	default:
 		why = parse_u64(v, s->min, s->max, &n);
 		if (why)
@@ -335,6 +347,8 @@ void bw_config_usage(FILE *f)
 		"  --kubeconfig FILE          API server and credentials (default: in-cluster service account)\n"
 		"  --kube-context NAME        kubeconfig context (default current-context)\n"
 		"  --node-name NAME           this node (default $NODE_NAME, else the host name)\n"
+		"  --unclassified allow|audit|block-exec  kubepods cgroups whose pod the agent does not\n"
+		"                             know yet (default audit: every exec reported)\n"
 		"  --cgroup-root DIR          cgroup2 mount (default /sys/fs/cgroup)\n"
 		"  --root DIR                 file system in which rule paths' links are resolved (default /)\n"
 		"  --status-file FILE         written after every policy change: generation, policies, errors\n"

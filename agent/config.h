@@ -13,6 +13,9 @@
 
 enum bw_tristate { BW_AUTO = -1, BW_OFF = 0, BW_ON = 1 };
 
+/* What a kubepods cgroup gets before the agent knows its pod. */
+enum bw_posture { BW_POSTURE_ALLOW, BW_POSTURE_AUDIT, BW_POSTURE_BLOCK_EXEC };
+
 struct bw_config {
 	char *policy_dir;
 	char *inventory;
@@ -43,6 +46,7 @@ struct bw_config {
 	char *kubeconfig;      /* NULL: in-cluster configuration */
 	char *kube_context;    /* NULL: the kubeconfig's current-context */
 	char *node_name;       /* NULL: $NODE_NAME, else the host name */
+	int unclassified;      /* enum bw_posture, default audit */
 
 	/* kernel maps */
 	uint32_t max_workloads, max_rulesets, ringbuf_bytes;

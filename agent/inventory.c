@@ -605,6 +605,7 @@ bool bw_policy_selects_workload(const struct bw_policy *p, const struct bw_inven
 		       bw_selector_matches(&p->pod_selector, &w->labels);
 
 	case BW_KIND_HOST:
+	case BW_KIND_POSTURE:
 		return false;
 	}
 

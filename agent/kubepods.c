@@ -4,8 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
+#include "inventory.h"
 #include "kubepods.h"
 #include "util.h"
 
@@ -119,4 +122,110 @@ const char *bw_kubepods_find(const char *cgroup_root, char *const *paths, size_t
 			return paths[i];
 	}
 	return NULL;
+}
+
+bool bw_kubepods_contains(const char *cgroup_path)
+{
+	return bw_cgroup_path_has_prefix(cgroup_path, BW_KUBEPODS_ROOT_SYSTEMD) ||
+	       bw_cgroup_path_has_prefix(cgroup_path, BW_KUBEPODS_ROOT_CGROUPFS);
+}
+
+/* Copies the run of [0-9a-f_-] starting at s into out (at most size - 1),
+ * '_' turned back into '-'. */
+static void copy_token(const char *s, size_t len, char *out, size_t size)
+{
+	size_t n = len < size - 1 ? len : size - 1;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = s[i] == '_' ? '-' : s[i];
+	out[n] = '\0';
+}
+
+int bw_kubepods_classify(const char *cgroup_path, char pod_uid[64], char container_id[80])
+{
+	static const char *const scope_prefixes[] = { "cri-containerd-", "crio-", "docker-" };
+	const char *p = cgroup_path, *pod = NULL, *ctr = NULL;
+	size_t pod_len = 0, ctr_len = 0;
+
+	pod_uid[0] = container_id[0] = '\0';
+	if (!bw_kubepods_contains(cgroup_path))
+		return -EINVAL;
+	/* Walk the components: the one after a pod's is its container's. */
+	while (*p) {
+		const char *c = p + 1, *end = strchr(c, '/');
+		size_t len = end ? (size_t)(end - c) : strlen(c);
+		const char *podtag = NULL;
+
+		for (size_t i = 0; i + 3 < len; i++)
+			if (!strncmp(c + i, "pod", 3) && (i == 0 || c[i - 1] == '-')) {
+				podtag = c + i + 3;
+				break;
+			}
+		if (pod) {
+			const char *id = c;
+			size_t idlen = len;
+
+			for (size_t i = 0; i < ELEMENTSOF(scope_prefixes); i++) {
+				size_t pl = strlen(scope_prefixes[i]);
+
+				if (!strncmp(c, scope_prefixes[i], pl) && len > pl + 6 && !strncmp(c + len - 6, ".scope", 6)) {
+					id = c + pl;
+					idlen = len - pl - 6;
+				}
+			}
+			ctr = id;
+			ctr_len = idlen;
+			break;
+		}
+		if (podtag) {
+			pod = podtag;
+			pod_len = len - (size_t)(podtag - c);
+			if (pod_len > 6 && !strncmp(pod + pod_len - 6, ".slice", 6))
+				pod_len -= 6;
+		}
+		if (!end)
+			break;
+		p = end;
+	}
+	if (pod)
+		copy_token(pod, pod_len, pod_uid, 64);
+	if (ctr) {
+		copy_token(ctr, ctr_len, container_id, 80);
+		return 2;
+	}
+	return pod ? 1 : 0;
+}
+
+/* nftw has no user data: the walk's state (one walk at a time). */
+static int (*walk_cb)(uint64_t id, void *userdata);
+static void *walk_userdata;
+static int walk_count;
+
+static int walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)ftw;
+	if (flag == FTW_D && walk_cb((uint64_t)st->st_ino, walk_userdata) == 0)
+		walk_count++;
+	return 0;
+}
+
+int bw_kubepods_walk(const char *cgroup_root, int (*cb)(uint64_t id, void *userdata), void *userdata)
+{
+	static const char *const roots[] = { BW_KUBEPODS_ROOT_SYSTEMD, BW_KUBEPODS_ROOT_CGROUPFS };
+	char path[PATH_MAX];
+
+	walk_cb = cb;
+	walk_userdata = userdata;
+	walk_count = 0;
+	for (size_t i = 0; i < ELEMENTSOF(roots); i++) {
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s%s", cgroup_root, roots[i]);
+		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		if (nftw(path, walk_one, 16, FTW_PHYS) < 0)
+			return -errno;
+	}
+	return walk_count;
 }

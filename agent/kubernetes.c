@@ -48,6 +48,43 @@ char *bw_k8s_node_name(const struct bw_config *cfg, char **error)
 	return out;
 }
 
+/* The posture as a policy, so that it goes through the compiler like any
+ * other: every exec matches the prefix "/"; Audit reports it, Block refuses
+ * it. Events name it "Posture unclassified-workload". */
+static struct bw_policy *posture_policy(int posture, char **error)
+{
+	static const char fmt[] = "apiVersion: bulwark.dev/v1alpha1\n"
+				  "kind: HostBulwarkPolicy\n"
+				  "metadata: {name: unclassified-workload}\n"
+				  "spec: {mode: %s, cgroupPaths: [/kubepods], exec: {deny: [{prefix: /}]}}\n";
+	struct bw_policy_list l = { 0 };
+	struct bw_diags d = { 0 };
+	struct bw_policy *p = NULL;
+	char doc[512];
+
+	if (posture == BW_POSTURE_ALLOW)
+		return NULL;
+	snprintf(doc, sizeof(doc), fmt, posture == BW_POSTURE_BLOCK_EXEC ? "Block" : "Audit");
+	if (bw_policy_parse_buffer("(unclassified posture)", doc, strlen(doc), &l, &d) == 0 && l.n == 1) {
+		p = l.items[0];
+		l.items[0] = NULL;
+		p->kind = BW_KIND_POSTURE;
+	} else if (!*error) {
+		char *m = d.n ? bw_diag_format(&d.items[0]) : NULL;
+
+		*error = strprintf("cannot build the unclassified posture: %s", m ? m : "?");
+		free(m);
+	}
+	free(l.items);
+	bw_diags_clear(&d);
+	return p;
+}
+
+struct bw_policy *bw_k8s_posture(const struct bw_k8s *k)
+{
+	return k->ready ? k->posture : NULL;
+}
+
 int bw_k8s_start(struct bw_k8s *k, const struct bw_config *cfg, struct bw_inventory *inv, char **error)
 {
 	struct bw_cluster_watch_options wo = { 0 };
@@ -72,6 +109,8 @@ int bw_k8s_start(struct bw_k8s *k, const struct bw_config *cfg, struct bw_invent
 		*error = strdup("cannot initialise libcurl");
 		return ret;
 	}
+	if (cfg->unclassified != BW_POSTURE_ALLOW && !(k->posture = posture_policy(cfg->unclassified, error)))
+		return -EINVAL;
 	bw_cluster_source_init(&k->src, inv, cfg->cgroup_root, k->node_name);
 	wo.node_name = k->node_name;
 	k->watch = bw_cluster_watch_new(&k->kcfg, &wo, error);
@@ -133,6 +172,12 @@ int bw_k8s_drain(struct bw_k8s *k)
 	}
 	/* Before the first full picture nothing from the cluster is used. */
 	return k->ready ? out : 0;
+}
+
+void bw_k8s_rescan(struct bw_k8s *k)
+{
+	if (k->ready)
+		bw_cluster_source_rescan(&k->src);
 }
 
 int bw_k8s_tick(struct bw_k8s *k, uint64_t now_ns)
@@ -334,6 +379,7 @@ void bw_k8s_stop(struct bw_k8s *k)
 	bw_status_writer_free(k->status);
 	bw_cluster_source_clear(&k->src);
 	bw_kube_config_clear(&k->kcfg);
+	bw_policy_free(k->posture);
 	free(k->node_name);
 	memset(k, 0, sizeof(*k));
 }

@@ -39,6 +39,7 @@ struct bw_k8s {
 	struct bw_cluster_watch *watch;
 	struct bw_status_writer *status;
 	char *node_name;
+	struct bw_policy *posture; /* for unclassified kubepods cgroups; NULL: allow */
 	bool ready;
 	uint64_t start_ns;        /* CLOCK_MONOTONIC */
 	uint64_t sync_timeout_ns; /* after which the cluster is used even if not every watch synced */
@@ -57,6 +58,9 @@ int bw_k8s_start(struct bw_k8s *k, const struct bw_config *cfg, struct bw_invent
 int bw_k8s_fd(const struct bw_k8s *k);
 /* Applies the queued changes to the cluster source. BW_K8S_* bits. */
 int bw_k8s_drain(struct bw_k8s *k);
+/* Looks for the cgroups of pods not placed yet, now (a new kubepods cgroup
+ * was announced). */
+void bw_k8s_rescan(struct bw_k8s *k);
 /* Once a second: the start timeout, and pods whose cgroups appeared. */
 int bw_k8s_tick(struct bw_k8s *k, uint64_t now_ns);
 
@@ -64,6 +68,11 @@ int bw_k8s_tick(struct bw_k8s *k, uint64_t now_ns);
  * unless not ready yet; a cluster policy with the same kind, namespace and
  * name as a local one is left out (the local file wins). */
 int bw_k8s_policies(const struct bw_k8s *k, const struct bw_policy_list *local, struct bw_policy_list *out);
+/* The posture policy for the plan: NULL before the cluster state is in use
+ * (at start every pod is unknown: no posture may lock the node's pods
+ * before the agent had the chance to know them) or when it is allow. */
+struct bw_policy *bw_k8s_posture(const struct bw_k8s *k);
+
 /* Posts every cluster policy's status for this node, from the plan just
  * applied. */
 void bw_k8s_report(struct bw_k8s *k, const struct bw_policy_list *local, const struct bw_plan *plan,

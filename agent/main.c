@@ -34,6 +34,7 @@
 #include "sink-journald.h"
 #include "sink-syslog.h"
 #include "inventory.h"
+#include "kubepods.h"
 #include "kubernetes.h"
 #include "policy-store.h"
 #include "publish.h"
@@ -55,6 +56,9 @@ struct agent {
 	struct ring_buffer *rb;
 	int epfd, inofd, sigfd, tickfd, debouncefd;
 	uint64_t events_read, events_malformed, records_oom;
+	uint64_t cgroups_announced; /* new kubepods cgroups the kernel told of */
+	/* What the debounce timer will do when it fires. */
+	bool pending, reload_files, rescan_pods;
 	int64_t boot_to_realtime_ns; /* refreshed once per ring-buffer wake-up */
 	uint64_t ticks;
 	unsigned applies;
@@ -65,6 +69,8 @@ struct agent {
 	} *seen;
 	size_t n_seen, cap_seen;
 };
+
+static int arm_timer(int fd, uint64_t ns, uint64_t interval_ns);
 
 static int assign_cmp(const void *a, const void *b)
 {
@@ -104,6 +110,21 @@ static int on_event(void *ctx, void *data, size_t size)
 	struct bw_record *r;
 	int ret;
 
+	if (size >= sizeof(struct bw_event_header) &&
+	    ((const struct bw_event_header *)data)->hook == BW_HOOK_CGROUP_NEW) {
+		/* A pod's or container's cgroup appeared: classify it now, not at
+		 * the next rescan (runc makes the pod's and the container's
+		 * cgroups back to back: 2 ms gathers them). */
+		a->cgroups_announced++;
+		if (a->k8s_on) {
+			a->rescan_pods = true;
+			if (!a->pending) {
+				arm_timer(a->debouncefd, 2ULL * 1000 * 1000, 0);
+				a->pending = true;
+			}
+		}
+		return 0;
+	}
 	a->events_read++;
 	ret = bw_record_decode(data, size, &rc, &r);
 	if (ret == -EINVAL) {
@@ -141,6 +162,7 @@ static void emit_health(struct agent *a)
 		[BW_STAT_PATH_LONG] = "PATH_LONG", [BW_STAT_RULESET_MISSING] = "RULESET_MISSING",
 		[BW_STAT_CGROUP_INHERITED] = "CGROUPS_INHERITED", [BW_STAT_WORKLOADS_FULL] = "WORKLOADS_FULL",
 		[BW_STAT_SUPPRESSED] = "SUPPRESSED_TOTAL", [BW_STAT_RATELIMIT_FULL] = "RATELIMIT_FULL",
+		[BW_STAT_KUBEPODS_NEW] = "KUBEPODS_CGROUPS_NEW", [BW_STAT_KUBEPODS_FULL] = "KUBEPODS_FULL",
 	};
 	uint64_t st[BW_STAT_COUNT] = { 0 };
 	struct bw_record_builder b;
@@ -158,6 +180,7 @@ static void emit_health(struct agent *a)
 	bw_record_builder_addf(&b, "EVENTS_READ", "%llu", (unsigned long long)a->events_read);
 	bw_record_builder_addf(&b, "EVENTS_MALFORMED", "%llu", (unsigned long long)a->events_malformed);
 	bw_record_builder_addf(&b, "RECORDS_OOM", "%llu", (unsigned long long)a->records_oom);
+	bw_record_builder_addf(&b, "KUBEPODS_CGROUPS_ANNOUNCED", "%llu", (unsigned long long)a->cgroups_announced);
 	for (struct bw_sink *s = a->sinks.list; s; s = s->next) {
 		struct bw_sink_stats ss;
 		char key[64];
@@ -301,6 +324,57 @@ static void write_status(struct agent *a, const struct bw_policy_list *enforced,
 		fprintf(stderr, "bulwarkd: cannot rename %s: %m\n", tmp);
 }
 
+/* One record per pod or container cgroup that gets the unclassified posture
+ * (the plan before this one did not give it). */
+static void report_unclassified(struct agent *a, const struct bw_plan *plan)
+{
+	static const char *const names[] = { [BW_POSTURE_ALLOW] = "allow", [BW_POSTURE_AUDIT] = "audit",
+					     [BW_POSTURE_BLOCK_EXEC] = "block-exec" };
+
+	for (size_t i = 0; i < plan->n_assign; i++) {
+		const struct bw_assignment *as = &plan->assign[i], *before;
+		char uid[64], cid[80], id[24];
+		int level;
+
+		if (!as->unclassified)
+			continue;
+		before = cgroup_lookup(as->cgroup_id, a); /* the previous plan */
+		if (before && before->unclassified)
+			continue;
+		level = bw_kubepods_classify(as->cgroup_path, uid, cid);
+		if (level < 1)
+			continue; /* a root or QoS slice: not a workload */
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)as->cgroup_id);
+		{
+			char msg[PATH_MAX + 128];
+
+			snprintf(msg, sizeof(msg), "unclassified workload %s (no known pod): posture %s", as->cgroup_path,
+				 names[a->cfg.unclassified]);
+			agent_record(a, BW_RECORD_AGENT, LOG_WARNING, "unclassified-workload", msg,
+				     BW_FIELD_CGROUP_PATH, as->cgroup_path, BW_FIELD_CGROUP_ID, id, "POD_UID", uid,
+				     "CONTAINER_ID", cid, "POSTURE", names[a->cfg.unclassified], (const char *)NULL);
+		}
+	}
+}
+
+static int seed_one(uint64_t id, void *userdata)
+{
+	struct agent *a = userdata;
+	uint8_t one = 1;
+
+	return bpf_map_update_elem(bw_bpf_kubepods_fd(&a->bpf), &id, &one, BPF_NOEXIST);
+}
+
+/* Tracks the kubepods cgroups that exist (the kernel tracks those made
+ * later): at start, and now and then for a kubelet that starts after us. */
+static void seed_kubepods(struct agent *a)
+{
+	int n = bw_kubepods_walk(a->cfg.cgroup_root, seed_one, a);
+
+	if (n < 0)
+		fprintf(stderr, "bulwarkd: cannot walk the kubepods cgroups: %s\n", strerror(-n));
+}
+
 /* Reloads what changed and brings the kernel in step. A policy that fails to
  * parse keeps its last good version; a plan that cannot be built keeps the
  * last applied state. */
@@ -310,6 +384,7 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 		.compile = { .root = a->cfg.root, .audit_only = a->cfg.audit_only },
 		.cgroup_root = a->cfg.cgroup_root,
 		.exempt_cgroup = self_cgroup_id(a->cfg.cgroup_root),
+		.posture = a->k8s_on ? bw_k8s_posture(&a->k8s) : NULL,
 	};
 	struct bw_policy_list enforced = { 0 };
 	struct bw_publish_result res;
@@ -364,6 +439,7 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 		fprintf(stderr, "bulwarkd: some rules could not be applied (%s): %zu rule sets, %zu workloads kept "
 			"their previous state\n", strerror(-ret), res.rulesets_failed, res.workloads_failed);
 	qsort(plan.assign, plan.n_assign, sizeof(*plan.assign), assign_cmp);
+	report_unclassified(a, &plan);
 	bw_plan_clear(&a->plan);
 	a->plan = plan;
 	a->applies++;
@@ -442,8 +518,6 @@ static void k8s_ready_record(struct agent *a)
 
 static int run(struct agent *a)
 {
-	bool pending = false, reload_files = false;
-
 	for (;;) {
 		struct epoll_event evs[8];
 		int n = epoll_wait(a->epfd, evs, 8, -1);
@@ -469,7 +543,7 @@ static int run(struct agent *a)
 				/* Editors save in several steps: apply once the
 				 * directory has been quiet for a moment. */
 				arm_timer(a->debouncefd, DEBOUNCE_NS, 0);
-				pending = reload_files = true;
+				a->pending = a->reload_files = true;
 				break;
 			}
 			case TAG_K8S: {
@@ -479,19 +553,24 @@ static int run(struct agent *a)
 					k8s_ready_record(a);
 				/* A burst of watch events (a relist, a deployment
 				 * rolling) is applied once. */
-				if ((r & BW_K8S_CHANGED) && !pending) {
+				if ((r & BW_K8S_CHANGED) && !a->pending) {
 					arm_timer(a->debouncefd, DEBOUNCE_NS, 0);
-					pending = true;
+					a->pending = true;
 				}
 				break;
 			}
 			case TAG_DEBOUNCE: {
 				uint64_t x;
 
-				if (read(a->debouncefd, &x, sizeof(x)) > 0 && pending) {
-					pending = false;
-					apply(a, reload_files, reload_files);
-					reload_files = false;
+				if (read(a->debouncefd, &x, sizeof(x)) > 0 && a->pending) {
+					bool files = a->reload_files;
+
+					a->pending = a->reload_files = false;
+					if (a->rescan_pods) {
+						a->rescan_pods = false;
+						bw_k8s_rescan(&a->k8s);
+					}
+					apply(a, files, files);
 				}
 				break;
 			}
@@ -507,6 +586,9 @@ static int run(struct agent *a)
 				 * retiring rule set: walk again so it gets the new one. */
 				if (a->k8s_on) {
 					int r = bw_k8s_tick(&a->k8s, clock_ns(CLOCK_MONOTONIC));
+
+					if (a->ticks % 10 == 0)
+						seed_kubepods(a);
 
 					if (r & BW_K8S_READY)
 						k8s_ready_record(a);
@@ -704,6 +786,7 @@ int main(int argc, char **argv)
 			why = NULL;
 			goto out;
 		}
+		seed_kubepods(&a);
 		if (epoll_add(a.epfd, bw_k8s_fd(&a.k8s), TAG_K8S) < 0) {
 			ret = -errno;
 			goto out;

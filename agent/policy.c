@@ -17,6 +17,8 @@ const char *bw_policy_kind_name(enum bw_policy_kind kind)
 		return "BulwarkPolicy";
 	case BW_KIND_HOST:
 		return "HostBulwarkPolicy";
+	case BW_KIND_POSTURE:
+		return "Posture";
 	}
 	return "unknown";
 }

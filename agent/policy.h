@@ -25,6 +25,7 @@ enum bw_policy_kind {
 	BW_KIND_CLUSTER,    /* ClusterBulwarkPolicy */
 	BW_KIND_NAMESPACED, /* BulwarkPolicy */
 	BW_KIND_HOST,       /* HostBulwarkPolicy */
+	BW_KIND_POSTURE,    /* the agent's own: what unclassified kubepods cgroups get */
 };
 
 enum bw_mode {

@@ -45,6 +45,10 @@ enum bw_hook {
 	BW_HOOK_EXEC = 1,
 	BW_HOOK_FILE = 2,
 	BW_HOOK_CONNECT = 3,
+	/* Not a decision: a cgroup was made under kubepods (the header's
+	 * cgroup_id, its path in data; ruleset_id is what it inherited, 0 for
+	 * nothing). The agent classifies it at once. */
+	BW_HOOK_CGROUP_NEW = 4,
 };
 
 /* Rule classes: each has its own allow-list mask in a ruleset. */
@@ -202,6 +206,8 @@ enum bw_stat {
 	BW_STAT_WORKLOADS_FULL,      /* inheritance failed: workloads map full */
 	BW_STAT_SUPPRESSED,          /* events not sent: over the rate limit */
 	BW_STAT_RATELIMIT_FULL,      /* rate-limit table full: sent unlimited */
+	BW_STAT_KUBEPODS_NEW,        /* cgroups made under kubepods */
+	BW_STAT_KUBEPODS_FULL,       /* not tracked: kubepods map full */
 	BW_STAT_COUNT,
 };
 

@@ -21,6 +21,12 @@ struct {
 	__type(value, struct bw_workload);
 } workloads SEC(".maps");
 
+/* Decisions worth seeing, and news of new kubepods cgroups, for the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
 /* Counters, summed over CPUs by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

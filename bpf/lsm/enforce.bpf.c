@@ -101,11 +101,6 @@ struct {
 	__array(values, struct bw_net6_trie);
 } net6_tries SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
-} events SEC(".maps");
-
 /* Set by the agent before load: events per window per (workload, policy);
  * 0 sends every event. */
 const volatile __u64 bw_rate_limit = 0;

@@ -167,6 +167,46 @@ int main(void)
 	ASSERT(feed(&s, BW_CLUSTER_POLICY, false, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"x\"}}") == -EINVAL);
 	ASSERT(s.rejected_objects == 1);
 
+	/* the unclassified posture: kubepods cgroups of no known pod get it
+	 * (roots and QoS levels too, so that new pods inherit it in the
+	 * kernel); a known pod's cgroups do not, selected or not */
+	{
+		static const char posture_doc[] =
+			"apiVersion: bulwark.dev/v1alpha1\nkind: HostBulwarkPolicy\nmetadata: {name: unclassified-workload}\n"
+			"spec: {mode: Audit, exec: {deny: [{prefix: /}]}}\n";
+		struct bw_policy_list posture = { 0 }, none = { 0 };
+		struct bw_diags d = { 0 };
+		struct bw_rule_table rt = { 0 };
+		struct bw_plan_options po = { .compile = { .root = "/" }, .cgroup_root = root };
+		struct bw_plan plan;
+		size_t unclassified = 0;
+
+		ASSERT(bw_policy_parse_buffer("posture", posture_doc, sizeof(posture_doc) - 1, &posture, &d) == 0 &&
+		       posture.n == 1);
+		posture.items[0]->kind = BW_KIND_POSTURE;
+		po.posture = posture.items[0];
+		ASSERT(bw_plan_build(&none, &inv, &po, &rt, &plan) == 0);
+		for (size_t i = 0; i < plan.n_assign; i++)
+			if (plan.assign[i].unclassified &&
+			    !strcmp(plan.rulesets[plan.assign[i].ruleset].slots[0].policy, "Posture unclassified-workload"))
+				unclassified++;
+		ASSERT(plan.n_assign == 4 && unclassified == 4);
+		bw_plan_clear(&plan);
+
+		ASSERT(feed(&s, BW_CLUSTER_POD, false, POD) == 1 && inv.n_workloads == 2);
+		ASSERT(bw_plan_build(&none, &inv, &po, &rt, &plan) == 0);
+		ASSERT(plan.n_assign == 2);
+		for (size_t i = 0; i < plan.n_assign; i++)
+			ASSERT(plan.assign[i].unclassified && !strstr(plan.assign[i].cgroup_path, "/pod" UID));
+		bw_plan_clear(&plan);
+		po.posture = NULL;
+		ASSERT(bw_plan_build(&none, &inv, &po, &rt, &plan) == 0 && plan.n_assign == 0);
+		bw_plan_clear(&plan);
+		bw_rule_table_clear(&rt);
+		bw_policy_list_clear(&posture);
+		bw_diags_clear(&d);
+	}
+
 	bw_cluster_source_clear(&s);
 	bw_inventory_clear(&inv);
 	rmd("/kubepods/burstable/pod" UID "/" CID);

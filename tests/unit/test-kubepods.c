@@ -101,5 +101,28 @@ int main(void)
 		rmdir(dir);
 		rmdir(root);
 	}
+
+	/* classifying a path: pod uid (dashes back) and container id */
+	{
+		char uid[64], cid[80];
+
+		ASSERT(bw_kubepods_classify("/kubepods.slice/kubepods-burstable.slice/"
+					    "kubepods-burstable-pod1b4e28ba_2fa1_11d2_883f_0016d3cca427.slice/"
+					    "cri-containerd-0123abcd.scope", uid, cid) == 2);
+		ASSERT(!strcmp(uid, "1b4e28ba-2fa1-11d2-883f-0016d3cca427") && !strcmp(cid, "0123abcd"));
+		ASSERT(bw_kubepods_classify("/kubepods.slice/kubepods-pod77_aa.slice", uid, cid) == 1);
+		ASSERT(!strcmp(uid, "77-aa") && !cid[0]);
+		ASSERT(bw_kubepods_classify("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod9.slice/"
+					    "crio-beef.scope", uid, cid) == 2 && !strcmp(cid, "beef") && !strcmp(uid, "9"));
+		ASSERT(bw_kubepods_classify("/kubepods/burstable/pod1b4e-28/abc123", uid, cid) == 2);
+		ASSERT(!strcmp(uid, "1b4e-28") && !strcmp(cid, "abc123"));
+		ASSERT(bw_kubepods_classify("/kubepods/pod42", uid, cid) == 1 && !strcmp(uid, "42"));
+		ASSERT(bw_kubepods_classify("/kubepods.slice/kubepods-burstable.slice", uid, cid) == 0 && !uid[0]);
+		ASSERT(bw_kubepods_classify("/kubepods", uid, cid) == 0);
+		ASSERT(bw_kubepods_classify("/system.slice/pod1.service", uid, cid) == -EINVAL);
+		ASSERT(bw_kubepods_classify("/kubepods-x/pod1", uid, cid) == -EINVAL);
+		ASSERT(bw_kubepods_contains("/kubepods.slice/a") && bw_kubepods_contains("/kubepods") &&
+		       !bw_kubepods_contains("/kubepodsx") && !bw_kubepods_contains("/"));
+	}
 	return bw_test_summary();
 }
