@@ -18,6 +18,7 @@ void bw_config_defaults(struct bw_config *c)
 	c->journald = BW_AUTO;
 	c->kubernetes = BW_AUTO;
 	c->unclassified = BW_POSTURE_AUDIT;
+	c->hook_socket = strdup("/run/bulwark/hook.sock");
 	c->syslog = BW_AUTO;
 	c->syslog_target = strdup("unix:/dev/log");
 	c->syslog_facility = strdup("authpriv");
@@ -46,6 +47,7 @@ void bw_config_clear(struct bw_config *c)
 	free(c->kubeconfig);
 	free(c->kube_context);
 	free(c->node_name);
+	free(c->hook_socket);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -160,6 +162,7 @@ static const struct setting settings[] = {
 	{ "kubernetes.context", "kube-context", K_STR, OFF(kube_context), 0, 0 },
 	{ "kubernetes.nodeName", "node-name", K_NODE, OFF(node_name), 0, 0 },
 	{ "kubernetes.unclassified", "unclassified", K_POSTURE, OFF(unclassified), 0, 0 },
+	{ "ociHook.socket", "hook-socket", K_PATH, OFF(hook_socket), 0, 0 },
 	{ "maps.maxWorkloads", "max-workloads", K_U32, OFF(max_workloads), 1, UINT32_MAX },
 	{ "maps.maxRulesets", "max-rulesets", K_U32, OFF(max_rulesets), 2, 1 << 20 },
 	{ "maps.ringbufBytes", "ringbuf-bytes", K_U32, OFF(ringbuf_bytes), 4096, 1u << 30 },
@@ -349,6 +352,7 @@ void bw_config_usage(FILE *f)
 		"  --node-name NAME           this node (default $NODE_NAME, else the host name)\n"
 		"  --unclassified allow|audit|block-exec  kubepods cgroups whose pod the agent does not\n"
 		"                             know yet (default audit: every exec reported)\n"
+		"  --hook-socket PATH         where bulwark-oci-hook asks (default /run/bulwark/hook.sock; none: off)\n"
 		"  --cgroup-root DIR          cgroup2 mount (default /sys/fs/cgroup)\n"
 		"  --root DIR                 file system in which rule paths' links are resolved (default /)\n"
 		"  --status-file FILE         written after every policy change: generation, policies, errors\n"

@@ -47,6 +47,7 @@ struct bw_config {
 	char *kube_context;    /* NULL: the kubeconfig's current-context */
 	char *node_name;       /* NULL: $NODE_NAME, else the host name */
 	int unclassified;      /* enum bw_posture, default audit */
+	char *hook_socket;     /* where bulwark-oci-hook asks; "none": no socket */
 
 	/* kernel maps */
 	uint32_t max_workloads, max_rulesets, ringbuf_bytes;

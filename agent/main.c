@@ -34,6 +34,7 @@
 #include "sink-journald.h"
 #include "sink-syslog.h"
 #include "inventory.h"
+#include "hook-server.h"
 #include "kubepods.h"
 #include "kubernetes.h"
 #include "policy-store.h"
@@ -53,6 +54,8 @@ struct agent {
 	struct bw_sinks sinks;
 	struct bw_k8s k8s;
 	bool k8s_on;
+	struct bw_hook_server hooks; /* listen_fd -1: off */
+	int hooktimerfd;
 	struct ring_buffer *rb;
 	int epfd, inofd, sigfd, tickfd, debouncefd;
 	uint64_t events_read, events_malformed, records_oom;
@@ -181,6 +184,18 @@ static void emit_health(struct agent *a)
 	bw_record_builder_addf(&b, "EVENTS_MALFORMED", "%llu", (unsigned long long)a->events_malformed);
 	bw_record_builder_addf(&b, "RECORDS_OOM", "%llu", (unsigned long long)a->records_oom);
 	bw_record_builder_addf(&b, "KUBEPODS_CGROUPS_ANNOUNCED", "%llu", (unsigned long long)a->cgroups_announced);
+	if (a->hooks.listen_fd >= 0) {
+		const struct bw_hook_stats *h = &a->hooks.stats;
+		uint64_t answered = h->enforced + h->unselected + h->unclassified;
+
+		bw_record_builder_addf(&b, "OCI_HOOK", "requests=%llu enforced=%llu unselected=%llu unclassified=%llu "
+				       "errors=%llu waiting=%zu latency_avg_us=%llu latency_max_us=%llu",
+				       (unsigned long long)h->requests, (unsigned long long)h->enforced,
+				       (unsigned long long)h->unselected, (unsigned long long)h->unclassified,
+				       (unsigned long long)h->errors, a->hooks.n_reqs,
+				       (unsigned long long)(answered ? h->latency_sum_us / answered : 0),
+				       (unsigned long long)h->latency_max_us);
+	}
 	for (struct bw_sink *s = a->sinks.list; s; s = s->next) {
 		struct bw_sink_stats ss;
 		char key[64];
@@ -324,6 +339,72 @@ static void write_status(struct agent *a, const struct bw_policy_list *enforced,
 		fprintf(stderr, "bulwarkd: cannot rename %s: %m\n", tmp);
 }
 
+/* The local directory's policies, then the cluster's (borrowed). */
+static int enforced_policies(struct agent *a, struct bw_policy_list *out)
+{
+	int ret;
+
+	out->items = malloc((a->store.current.n + 1) * sizeof(*out->items));
+	if (!out->items)
+		return -ENOMEM;
+	if (a->store.current.n)
+		memcpy(out->items, a->store.current.items, a->store.current.n * sizeof(*out->items));
+	out->n = a->store.current.n;
+	if (a->k8s_on && (ret = bw_k8s_policies(&a->k8s, &a->store.current, out)) < 0) {
+		free(out->items);
+		out->items = NULL;
+		return ret;
+	}
+	return 0;
+}
+
+/* Answers every hook request that can be answered now: its cgroup covered
+ * by rules that are in the kernel, known and unselected, or out of time. */
+static void settle_hooks(struct agent *a, const struct bw_policy_list *pols)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC), next = 0;
+
+	for (size_t i = 0; i < a->hooks.n_reqs;) {
+		struct bw_hook_request *r = a->hooks.reqs[i];
+		char path[PATH_MAX * 2];
+		struct bw_workload w;
+		enum bw_hook_state st;
+		const struct bw_assignment *as;
+		const char *ns = r->namespace;
+		struct stat sb;
+		char msg[256];
+
+		if (!r->parsed) {
+			i++;
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s%s", a->cfg.cgroup_root, r->cgroup);
+		if (stat(path, &sb) < 0) {
+			snprintf(msg, sizeof(msg), "no cgroup %s: %s", r->cgroup, strerror(errno));
+			bw_hook_request_finish(&a->hooks, r, BW_HOOK_ERROR, false, msg, now);
+			continue;
+		}
+		st = bw_hook_evaluate(&a->plan, &a->inv, sb.st_ino, r->cgroup,
+				      bpf_map_lookup_elem(a->pub.fds.workloads, &(uint64_t){ sb.st_ino }, &w) == 0);
+		if (st == BW_HOOK_PENDING && now < r->deadline_ns) {
+			if (!next || r->deadline_ns < next)
+				next = r->deadline_ns;
+			i++;
+			continue;
+		}
+		if (st == BW_HOOK_PENDING)
+			st = BW_HOOK_UNCLASSIFIED;
+		as = cgroup_lookup(sb.st_ino, a);
+		if (!ns && as && as->namespace)
+			ns = as->namespace;
+		snprintf(msg, sizeof(msg), "%s %s (%s/%s)", bw_hook_state_name(st), r->cgroup, ns ? ns : "-",
+			 as && as->pod ? as->pod : r->pod ? r->pod : "-");
+		bw_hook_request_finish(&a->hooks, r, st, bw_namespace_blocked(pols, &a->inv, ns), msg, now);
+	}
+	/* The earliest deadline still waiting (0 disarms). */
+	arm_timer(a->hooktimerfd, next ? next - now : 0, 0);
+}
+
 /* One record per pod or container cgroup that gets the unclassified posture
  * (the plan before this one did not give it). */
 static void report_unclassified(struct agent *a, const struct bw_plan *plan)
@@ -413,17 +494,8 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 		}
 	}
 
-	/* The local directory's policies, then the cluster's (borrowed). */
-	enforced.items = malloc((a->store.current.n + 1) * sizeof(*enforced.items));
-	if (!enforced.items)
-		return -ENOMEM;
-	if (a->store.current.n)
-		memcpy(enforced.items, a->store.current.items, a->store.current.n * sizeof(*enforced.items));
-	enforced.n = a->store.current.n;
-	if (a->k8s_on && (ret = bw_k8s_policies(&a->k8s, &a->store.current, &enforced)) < 0) {
-		free(enforced.items);
+	if ((ret = enforced_policies(a, &enforced)) < 0)
 		return ret;
-	}
 	ret = bw_plan_build(&enforced, &a->inv, &po, &a->rules, &plan);
 	if (ret < 0) {
 		free(enforced.items);
@@ -458,6 +530,11 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 	if (a->k8s_on)
 		bw_k8s_report(&a->k8s, &a->store.current, &a->plan, a->cfg.audit_only);
 	write_status(a, &enforced, &res);
+	if (a->hooks.listen_fd >= 0) {
+		if (bw_hook_write_block_file(&a->hooks, &enforced, &a->inv) < 0)
+			fprintf(stderr, "bulwarkd: cannot write %s: %m\n", a->hooks.block_file);
+		settle_hooks(a, &enforced);
+	}
 	free(enforced.items);
 	return 0;
 }
@@ -502,7 +579,42 @@ static int epoll_add(int ep, int fd, uint64_t tag)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-enum { TAG_RB = 1, TAG_INO, TAG_SIG, TAG_TICK, TAG_DEBOUNCE, TAG_K8S };
+/* epoll tags; anything above TAG_MAX is a hook request's address. */
+enum { TAG_RB = 1, TAG_INO, TAG_SIG, TAG_TICK, TAG_DEBOUNCE, TAG_K8S, TAG_HOOK_LISTEN, TAG_HOOK_TIMER, TAG_MAX };
+
+/* A hook connected, or a request arrived: classify now (1 ms gathers the
+ * requests of a pod's containers started together). */
+static void on_hook_listen(struct agent *a)
+{
+	struct bw_hook_request *r;
+
+	while ((r = bw_hook_server_accept(&a->hooks, clock_ns(CLOCK_MONOTONIC)))) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = r };
+
+		if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, r->fd, &ev) < 0)
+			bw_hook_request_finish(&a->hooks, r, BW_HOOK_ERROR, false, "cannot poll", clock_ns(CLOCK_MONOTONIC));
+	}
+}
+
+static void on_hook_request(struct agent *a, struct bw_hook_request *r)
+{
+	int ret = bw_hook_request_read(r);
+
+	if (ret < 0) {
+		bw_hook_request_finish(&a->hooks, r, ret == -ECONNRESET ? BW_HOOK_PENDING : BW_HOOK_ERROR, false,
+				       "bad request: one JSON line with an absolute \"cgroup\" expected",
+				       clock_ns(CLOCK_MONOTONIC));
+		return;
+	}
+	if (ret == 0)
+		return;
+	epoll_ctl(a->epfd, EPOLL_CTL_DEL, r->fd, NULL); /* answered from settle_hooks */
+	a->rescan_pods = a->k8s_on;
+	if (!a->pending) {
+		arm_timer(a->debouncefd, 1000 * 1000, 0);
+		a->pending = true;
+	}
+}
 
 static void k8s_ready_record(struct agent *a)
 {
@@ -528,6 +640,10 @@ static int run(struct agent *a)
 			return -errno;
 		}
 		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u64 >= TAG_MAX) {
+				on_hook_request(a, evs[i].data.ptr);
+				continue;
+			}
 			switch (evs[i].data.u64) {
 			case TAG_RB:
 				/* The clock offset moves only with suspend or a
@@ -544,6 +660,19 @@ static int run(struct agent *a)
 				 * directory has been quiet for a moment. */
 				arm_timer(a->debouncefd, DEBOUNCE_NS, 0);
 				a->pending = a->reload_files = true;
+				break;
+			}
+			case TAG_HOOK_LISTEN:
+				on_hook_listen(a);
+				break;
+			case TAG_HOOK_TIMER: {
+				uint64_t x;
+				struct bw_policy_list pols = { 0 };
+
+				if (read(a->hooktimerfd, &x, sizeof(x)) > 0 && enforced_policies(a, &pols) == 0) {
+					settle_hooks(a, &pols);
+					free(pols.items);
+				}
 				break;
 			}
 			case TAG_K8S: {
@@ -691,7 +820,8 @@ static int setup_sinks(struct agent *a)
 int main(int argc, char **argv)
 {
 	struct bw_bpf_config bcfg;
-	struct agent a = { .epfd = -1, .inofd = -1, .sigfd = -1, .tickfd = -1, .debouncefd = -1 };
+	struct agent a = { .epfd = -1, .inofd = -1, .sigfd = -1, .tickfd = -1, .debouncefd = -1, .hooktimerfd = -1,
+			   .hooks = { .listen_fd = -1 } };
 	struct bw_map_fds fds;
 	const char *config_file;
 	bool config_explicit;
@@ -769,15 +899,30 @@ int main(int argc, char **argv)
 	a.inofd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	a.tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a.debouncefd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	a.hooktimerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a.epfd = epoll_create1(EPOLL_CLOEXEC);
 	a.rb = ring_buffer__new(bw_bpf_events_fd(&a.bpf), on_event, &a, NULL);
-	if (a.sigfd < 0 || a.inofd < 0 || a.tickfd < 0 || a.debouncefd < 0 || a.epfd < 0 || !a.rb) {
+	if (a.sigfd < 0 || a.inofd < 0 || a.tickfd < 0 || a.debouncefd < 0 || a.hooktimerfd < 0 || a.epfd < 0 || !a.rb) {
 		fprintf(stderr, "bulwarkd: cannot set up the event loop: %m\n");
 		ret = -errno;
 		goto out;
 	}
 	if ((ret = add_watch(&a)) < 0)
 		goto out;
+	if (a.cfg.hook_socket && strcmp(a.cfg.hook_socket, "none")) {
+		/* Without it runtimes' hooks fall back on their failure mode:
+		 * worth a warning, not worth refusing to enforce. */
+		ret = bw_hook_server_open(&a.hooks, a.cfg.hook_socket, &why);
+		if (ret < 0) {
+			fprintf(stderr, "bulwarkd: warning: %s; OCI hooks get no answer\n", why ? why : strerror(-ret));
+			free(why);
+			why = NULL;
+		} else if (epoll_add(a.epfd, a.hooks.listen_fd, TAG_HOOK_LISTEN) < 0 ||
+			   epoll_add(a.epfd, a.hooktimerfd, TAG_HOOK_TIMER) < 0) {
+			ret = -errno;
+			goto out;
+		}
+	}
 	if (a.k8s_on) {
 		ret = bw_k8s_start(&a.k8s, &a.cfg, &a.inv, &why);
 		if (ret < 0) {
@@ -827,6 +972,7 @@ int main(int argc, char **argv)
 out:
 	if (a.k8s_on)
 		bw_k8s_stop(&a.k8s);
+	bw_hook_server_close(&a.hooks);
 	/* Stop the sinks first: they read the publisher's tables. */
 	bw_sinks_stop(&a.sinks, 2000);
 	ring_buffer__free(a.rb);
@@ -841,5 +987,7 @@ out:
 	for (int *fd = &a.epfd; fd <= &a.debouncefd; fd++)
 		if (*fd >= 0)
 			close(*fd);
+	if (a.hooktimerfd >= 0)
+		close(a.hooktimerfd);
 	return ret < 0 ? 1 : 0;
 }

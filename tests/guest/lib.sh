@@ -76,3 +76,14 @@ finish() {
     echo "BULWARK-TEST: summary $PASSES passed, $FAILS failed"
     [ "$FAILS" -eq 0 ]
 }
+
+# The test API server (tests/k8s/apiserver.py) in the guest, with its state
+# in $API (ca.crt, token, port).
+api() { # METHOD PATH [BODY [CONTENT-TYPE]]: the answer on stdout, fails unless 2xx
+    code=$(curl -sS -o /run/api.resp -w '%{http_code}' --cacert $API/ca.crt \
+        -H "Authorization: Bearer $(cat $API/token)" -X "$1" \
+        ${3:+-H "Content-Type: ${4:-application/json}"} ${3:+--data-binary "$3"} \
+        "https://127.0.0.1:$(cat $API/port)$2") || return 1
+    cat /run/api.resp
+    case "$code" in 2*) return 0 ;; *) echo " (HTTP $code)" >&2; return 1 ;; esac
+}

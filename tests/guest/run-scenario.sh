@@ -17,7 +17,8 @@ build=$(cd "$1" && pwd)
 scenario=$(cd "$2" && pwd)
 name=$(basename "$scenario")
 
-for f in "$build/agent/bulwarkd" "$build/tests/guest/bulwark-probe" "$scenario/guest-test.sh"; do
+for f in "$build/agent/bulwarkd" "$build/tests/guest/bulwark-probe" "$build/oci-hook/bulwark-oci-hook" \
+    "$scenario/guest-test.sh"; do
     [ -e "$f" ] || { echo "$0: missing $f (build first)" >&2; exit 2; }
 done
 
@@ -27,6 +28,7 @@ stage=$tmp/stage
 mkdir -p "$stage/usr/bin" "$stage/scenario" "$stage/policies"
 install -m 755 "$build/agent/bulwarkd" "$stage/usr/bin/bulwarkd"
 install -m 755 "$build/tests/guest/bulwark-probe" "$stage/usr/bin/bulwark-probe"
+install -m 755 "$build/oci-hook/bulwark-oci-hook" "$stage/usr/bin/bulwark-oci-hook"
 cp -a "$scenario/." "$stage/scenario/"
 install -m 755 "$scenario/guest-test.sh" "$stage/guest-test.sh"
 [ -f "$scenario/guest-no-bpf-lsm.sh" ] && install -m 755 "$scenario/guest-no-bpf-lsm.sh" "$stage/guest-no-bpf-lsm.sh"

@@ -17,14 +17,6 @@ echo 'root:*:19000:0:99999:7:::' >/etc/shadow
 CID=0b1c2d3e4f5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0
 CID2=ffeeddccbbaa99887766554433221100f0e1d2c3b4a5968778695a4f3e2d1c0b
 
-api() { # METHOD PATH [BODY [CONTENT-TYPE]]: the answer on stdout, fails unless 2xx
-    code=$(curl -sS -o /run/api.resp -w '%{http_code}' --cacert $API/ca.crt \
-        -H "Authorization: Bearer $(cat $API/token)" -X "$1" \
-        ${3:+-H "Content-Type: ${4:-application/json}"} ${3:+--data-binary "$3"} \
-        "https://127.0.0.1:$(cat $API/port)$2") || return 1
-    cat /run/api.resp
-    case "$code" in 2*) return 0 ;; *) echo " (HTTP $code)" >&2; return 1 ;; esac
-}
 json() { # EXPR: evaluates a Python expression on the JSON document o read from stdin
     python3 -S -c "import json,sys; o=json.load(sys.stdin); print($1)"
 }
