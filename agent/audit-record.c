@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "audit-record.h"
+#include "process-table.h"
 
 int64_t bw_boot_to_realtime_offset(void)
 {
@@ -234,6 +235,8 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 	const char *payload = (const char *)data + sizeof(*h);
 	char path[BW_PATH_MAX], name[BW_PATH_KEY_MAX + 1], exe[BW_PATH_MAX + 64], pexe[BW_PATH_MAX];
 	char target[BW_PATH_MAX + 64], comm[BW_TASK_COMM_LEN + 1], where[512] = "";
+	char ancestors[BW_ANCESTORS_MAX * (BW_EXE_MAX + 16)] = "";
+	struct bw_process self;
 	const struct bw_assignment *as;
 	const struct bw_published *pub;
 	const char *hook, *policy, *rule, *decision, *access = NULL;
@@ -241,6 +244,7 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 	struct bw_record_builder b;
 
 	*out = NULL;
+	exe[0] = pexe[0] = '\0';
 	if (size < sizeof(*h) || (size_t)h->path_len + h->name_len > size - sizeof(*h))
 		return -EINVAL;
 	hook = hook_name(h->hook);
@@ -273,7 +277,6 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 	case BW_HOOK_FILE:
 		snprintf(target, sizeof(target), "%s", path);
 		access = h->flags & BW_EVENT_WRITE ? "write" : "read";
-		proc_exe(ctx->proc_root, h->pid, exe, sizeof(exe));
 		break;
 	default: {
 		char addr[INET6_ADDRSTRLEN] = "";
@@ -281,11 +284,28 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 		inet_ntop(h->family == 2 ? AF_INET : AF_INET6, h->addr, addr, sizeof(addr));
 		snprintf(target, sizeof(target), h->family == 2 ? "%s:%u" : "[%s]:%u", addr, h->port);
 		access = h->protocol == BW_PROTO_TCP ? "tcp" : h->protocol == BW_PROTO_UDP ? "udp" : "any";
-		proc_exe(ctx->proc_root, h->pid, exe, sizeof(exe));
 		break;
 	}
 	}
-	proc_exe(ctx->proc_root, h->ppid, pexe, sizeof(pexe));
+	/* The process table knows the caller and its parents as they were;
+	 * /proc, read now, only while they still run. */
+	if (ctx->proc_lookup && h->exec_id && ctx->proc_lookup(h->pid, &self, ctx->userdata) == 0 &&
+	    self.exec_id == h->exec_id) {
+		struct bw_process parent;
+
+		self.exe[sizeof(self.exe) - 1] = '\0';
+		if (h->hook != BW_HOOK_EXEC && self.exe[0])
+			snprintf(exe, sizeof(exe), "%s", self.exe);
+		if (ctx->proc_lookup(self.ppid, &parent, ctx->userdata) == 0 && parent.exec_id == self.parent_exec_id) {
+			parent.exe[sizeof(parent.exe) - 1] = '\0';
+			snprintf(pexe, sizeof(pexe), "%s", parent.exe);
+		}
+		bw_proc_ancestors(&self, ctx->proc_lookup, ctx->userdata, ancestors, sizeof(ancestors));
+	}
+	if (!exe[0] && h->hook != BW_HOOK_EXEC)
+		proc_exe(ctx->proc_root, h->pid, exe, sizeof(exe));
+	if (!pexe[0])
+		proc_exe(ctx->proc_root, h->ppid, pexe, sizeof(pexe));
 	as = ctx->cgroup_lookup ? ctx->cgroup_lookup(h->cgroup_id, ctx->userdata) : NULL;
 	if (as && as->pod)
 		snprintf(where, sizeof(where), " in %s/%s", as->namespace, as->pod);
@@ -309,6 +329,10 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 		bw_record_builder_add(&b, BW_FIELD_EXE, exe);
 	if (pexe[0])
 		bw_record_builder_add(&b, BW_FIELD_PARENT_EXE, pexe);
+	if (h->exec_id)
+		bw_record_builder_addf(&b, BW_FIELD_EXEC_ID, "%llu", (unsigned long long)h->exec_id);
+	if (ancestors[0])
+		bw_record_builder_add(&b, BW_FIELD_ANCESTORS, ancestors);
 	bw_record_builder_add(&b, BW_FIELD_TARGET, target);
 	bw_record_builder_add(&b, BW_FIELD_ACCESS, access);
 	bw_record_builder_addf(&b, BW_FIELD_CGROUP_ID, "%llu", (unsigned long long)h->cgroup_id);

@@ -73,6 +73,8 @@ struct bw_record {
 #define BW_FIELD_SINK "SINK"                       /* loss: which sink */
 #define BW_FIELD_DROPPED "DROPPED"                 /* loss: how many */
 #define BW_FIELD_EVENT "EVENT"                     /* agent/health/loss: what happened */
+#define BW_FIELD_EXEC_ID "EXEC_ID"                 /* the caller's exec id (process table) */
+#define BW_FIELD_ANCESTORS "ANCESTORS"             /* "exe[pid] < exe[pid] ...", nearest first */
 
 /* Whether a field holds a number (JSON writes those unquoted). */
 bool bw_field_is_numeric(const char *key);
@@ -113,6 +115,8 @@ struct bw_record_context {
 	void *userdata;
 	int64_t boot_to_realtime_ns; /* added to CLOCK_BOOTTIME stamps */
 	const char *proc_root;       /* "/proc": where executables are looked up */
+	/* The kernel's process table; NULL: /proc only. */
+	int (*proc_lookup)(uint32_t pid, struct bw_process *out, void *userdata);
 };
 
 /* Decodes one ring-buffer event into a decision record; -EINVAL if it is

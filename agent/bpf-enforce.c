@@ -13,6 +13,7 @@
 #include "bpf-enforce.h"
 #include "enforce.skel.h"
 #include "cgroup_inherit.skel.h"
+#include "process.skel.h"
 
 #define LSM_LIST "/sys/kernel/security/lsm"
 
@@ -74,32 +75,69 @@ int bw_probe_bpf_lsm(char **why)
 	return -EOPNOTSUPP;
 }
 
+/* The maps every object declares (bulwark_maps.bpf.h): made once, by the
+ * first object loaded, and handed to the others. */
+static int share_maps(struct bpf_object *from, struct bpf_object *to)
+{
+	static const char *const shared[] = { "workloads", "stats", "events", "processes" };
+
+	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
+		struct bpf_map *src = bpf_object__find_map_by_name(from, shared[i]);
+		struct bpf_map *dst = bpf_object__find_map_by_name(to, shared[i]);
+		int ret;
+
+		if (!src || !dst)
+			continue;
+		if ((ret = bpf_map__reuse_fd(dst, bpf_map__fd(src))) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static void size_shared(struct bpf_object *obj, const struct bw_bpf_config *cfg)
+{
+	bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "workloads"), cfg->max_workloads);
+	bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "events"), cfg->ringbuf_bytes);
+	bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "processes"),
+				 cfg->max_processes ? cfg->max_processes : 32768);
+}
+
 int bw_bpf_start(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
 {
 	int ret;
 
 	memset(b, 0, sizeof(*b));
 	*why = NULL;
+	b->proc = process_bpf__open();
 	b->lsm = enforce_bpf__open();
 	b->trace = cgroup_inherit_bpf__open();
-	if (!b->lsm || !b->trace) {
+	if (!b->proc || !b->lsm || !b->trace) {
 		ret = -errno;
 		*why = fmt("cannot open the BPF objects: %s", strerror(errno));
 		goto fail;
 	}
 
-	/* Configure: sizes come from the agent's configuration. */
-	bpf_map__set_max_entries(b->lsm->maps.workloads, cfg->max_workloads);
+	/* Configure: sizes come from the agent's configuration. The process
+	 * table's object is loaded first and makes the shared maps. */
+	size_shared(b->proc->obj, cfg);
+	bpf_map__set_max_entries(b->trace->maps.kubepods, cfg->max_workloads);
 	bpf_map__set_max_entries(b->lsm->maps.rulesets, cfg->max_rulesets);
 	bpf_map__set_max_entries(b->lsm->maps.exec_tries, cfg->max_rulesets);
 	bpf_map__set_max_entries(b->lsm->maps.file_tries, cfg->max_rulesets);
 	bpf_map__set_max_entries(b->lsm->maps.net4_tries, cfg->max_rulesets);
 	bpf_map__set_max_entries(b->lsm->maps.net6_tries, cfg->max_rulesets);
-	bpf_map__set_max_entries(b->lsm->maps.events, cfg->ringbuf_bytes);
-	bpf_map__set_max_entries(b->trace->maps.kubepods, cfg->max_workloads);
 	b->lsm->rodata->bw_rate_limit = cfg->rate_limit;
 	b->lsm->rodata->bw_rate_window_ns = cfg->rate_window_ns ? cfg->rate_window_ns : 1000000000ULL;
 
+	ret = process_bpf__load(b->proc);
+	if (ret < 0) {
+		*why = fmt("cannot load the process tracepoints: %s", strerror(-ret));
+		goto fail;
+	}
+	if ((ret = share_maps(b->proc->obj, b->lsm->obj)) < 0 || (ret = share_maps(b->proc->obj, b->trace->obj)) < 0) {
+		*why = fmt("cannot share maps between the BPF objects: %s", strerror(-ret));
+		goto fail;
+	}
 	ret = enforce_bpf__load(b->lsm);
 	if (ret < 0) {
 		*why = fmt("the kernel refused to load the BPF-LSM programs: %s%s", strerror(-ret),
@@ -107,20 +145,18 @@ int bw_bpf_start(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
 					   "it may be locked down or lack BPF LSM support)" : "");
 		goto fail;
 	}
-	/* The tracepoints work on the same workloads, stats and events maps. */
-	if ((ret = bpf_map__reuse_fd(b->trace->maps.workloads, bpf_map__fd(b->lsm->maps.workloads))) < 0 ||
-	    (ret = bpf_map__reuse_fd(b->trace->maps.stats, bpf_map__fd(b->lsm->maps.stats))) < 0 ||
-	    (ret = bpf_map__reuse_fd(b->trace->maps.events, bpf_map__fd(b->lsm->maps.events))) < 0) {
-		*why = fmt("cannot share maps with the cgroup tracepoints: %s", strerror(-ret));
-		goto fail;
-	}
 	ret = cgroup_inherit_bpf__load(b->trace);
 	if (ret < 0) {
 		*why = fmt("cannot load the cgroup tracepoints: %s", strerror(-ret));
 		goto fail;
 	}
-	/* Tracepoints first: cgroups made from now on inherit their parent's
-	 * rules before the hooks start deciding. */
+	/* Tracepoints first: processes are tracked and cgroups made from now
+	 * on inherit their parent's rules before the hooks start deciding. */
+	ret = process_bpf__attach(b->proc);
+	if (ret < 0) {
+		*why = fmt("cannot attach the process tracepoints: %s", strerror(-ret));
+		goto fail;
+	}
 	ret = cgroup_inherit_bpf__attach(b->trace);
 	if (ret < 0) {
 		*why = fmt("cannot attach the cgroup tracepoints: %s", strerror(-ret));
@@ -140,6 +176,7 @@ fail:
 void bw_bpf_stop(struct bw_bpf *b)
 {
 	cgroup_inherit_bpf__destroy(b->trace);
+	process_bpf__destroy(b->proc);
 	enforce_bpf__destroy(b->lsm);
 	b->trace = NULL;
 	b->lsm = NULL;
@@ -175,6 +212,11 @@ int bw_bpf_events_fd(const struct bw_bpf *b)
 int bw_bpf_ratelimit_fd(const struct bw_bpf *b)
 {
 	return bpf_map__fd(b->lsm->maps.ratelimit);
+}
+
+int bw_bpf_processes_fd(const struct bw_bpf *b)
+{
+	return bpf_map__fd(b->proc->maps.processes);
 }
 
 int bw_bpf_kubepods_fd(const struct bw_bpf *b)

@@ -12,11 +12,13 @@
 
 struct enforce_bpf;
 struct cgroup_inherit_bpf;
+struct process_bpf;
 
 struct bw_bpf_config {
 	uint32_t max_workloads;
 	uint32_t max_rulesets;
 	uint32_t ringbuf_bytes;
+	uint32_t max_processes;  /* process table entries; 0: 32768 */
 	uint64_t rate_limit;     /* events per window per (workload, policy); 0: all */
 	uint64_t rate_window_ns;
 };
@@ -24,6 +26,7 @@ struct bw_bpf_config {
 struct bw_bpf {
 	struct enforce_bpf *lsm;
 	struct cgroup_inherit_bpf *trace;
+	struct process_bpf *proc;
 };
 
 /* Checks that "bpf" is in the active LSM list (mounting securityfs if it is
@@ -41,6 +44,7 @@ int bw_bpf_events_fd(const struct bw_bpf *b);
 int bw_bpf_stats_fd(const struct bw_bpf *b);
 int bw_bpf_ratelimit_fd(const struct bw_bpf *b);
 int bw_bpf_kubepods_fd(const struct bw_bpf *b);
+int bw_bpf_processes_fd(const struct bw_bpf *b);
 
 /* Sums the per-CPU counters into out[BW_STAT_COUNT]. */
 int bw_bpf_read_stats(const struct bw_bpf *b, uint64_t *out);

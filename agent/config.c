@@ -32,6 +32,7 @@ void bw_config_defaults(struct bw_config *c)
 	c->max_workloads = 65536;
 	c->max_rulesets = 4096;
 	c->ringbuf_bytes = 4u << 20;
+	c->max_processes = 32768;
 }
 
 void bw_config_clear(struct bw_config *c)
@@ -166,6 +167,7 @@ static const struct setting settings[] = {
 	{ "maps.maxWorkloads", "max-workloads", K_U32, OFF(max_workloads), 1, UINT32_MAX },
 	{ "maps.maxRulesets", "max-rulesets", K_U32, OFF(max_rulesets), 2, 1 << 20 },
 	{ "maps.ringbufBytes", "ringbuf-bytes", K_U32, OFF(ringbuf_bytes), 4096, 1u << 30 },
+	{ "maps.maxProcesses", "max-processes", K_U32, OFF(max_processes), 64, 1u << 22 },
 };
 
 /* Stores v into the setting; returns a reason when v is not acceptable. */
@@ -359,6 +361,7 @@ void bw_config_usage(FILE *f)
 		"  --max-workloads N          size of the cgroup map (default 65536)\n"
 		"  --max-rulesets N           distinct rule sets at once (default 4096)\n"
 		"  --ringbuf-bytes N          event ring buffer size, a power of 2 (default 4194304)\n"
+		"  --max-processes N          process table entries (default 32768; evictions are counted)\n"
 		"  -h, --help\n"
 		"\n"
 		"Signals: SIGHUP reloads policies and inventory, SIGUSR1 emits a health event,\n"

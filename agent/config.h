@@ -50,7 +50,7 @@ struct bw_config {
 	char *hook_socket;     /* where bulwark-oci-hook asks; "none": no socket */
 
 	/* kernel maps */
-	uint32_t max_workloads, max_rulesets, ringbuf_bytes;
+	uint32_t max_workloads, max_rulesets, ringbuf_bytes, max_processes;
 };
 
 #define BW_DEFAULT_CONFIG_FILE "/etc/bulwark/bulwarkd.yaml"

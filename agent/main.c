@@ -35,6 +35,7 @@
 #include "sink-syslog.h"
 #include "inventory.h"
 #include "hook-server.h"
+#include "process-table.h"
 #include "kubepods.h"
 #include "kubernetes.h"
 #include "policy-store.h"
@@ -51,6 +52,9 @@ struct agent {
 	struct bw_policy_store store;
 	struct bw_inventory inv;
 	struct bw_plan plan; /* the last applied plan, for event enrichment */
+	/* The one before: an event read just after an apply may be from a
+	 * cgroup that is gone now (a container that ran and exited). */
+	struct bw_plan prev_plan;
 	struct bw_sinks sinks;
 	struct bw_k8s k8s;
 	bool k8s_on;
@@ -60,6 +64,7 @@ struct agent {
 	int epfd, inofd, sigfd, tickfd, debouncefd;
 	uint64_t events_read, events_malformed, records_oom;
 	uint64_t cgroups_announced; /* new kubepods cgroups the kernel told of */
+	uint64_t procs_seeded;      /* processes put in the table from /proc */
 	/* What the debounce timer will do when it fires. */
 	bool pending, reload_files, rescan_pods;
 	int64_t boot_to_realtime_ns; /* refreshed once per ring-buffer wake-up */
@@ -82,12 +87,19 @@ static int assign_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static const struct bw_assignment *plan_lookup(const struct bw_plan *plan, uint64_t id)
+{
+	struct bw_assignment key = { .cgroup_id = id };
+
+	return plan->n_assign ? bsearch(&key, plan->assign, plan->n_assign, sizeof(key), assign_cmp) : NULL;
+}
+
 static const struct bw_assignment *cgroup_lookup(uint64_t id, void *userdata)
 {
 	const struct agent *a = userdata;
-	struct bw_assignment key = { .cgroup_id = id };
+	const struct bw_assignment *as = plan_lookup(&a->plan, id);
 
-	return a->plan.n_assign ? bsearch(&key, a->plan.assign, a->plan.n_assign, sizeof(key), assign_cmp) : NULL;
+	return as ? as : plan_lookup(&a->prev_plan, id);
 }
 
 static void submit(struct agent *a, struct bw_record *r)
@@ -100,6 +112,13 @@ static void submit(struct agent *a, struct bw_record *r)
 	bw_record_unref(r);
 }
 
+static int proc_lookup(uint32_t pid, struct bw_process *out, void *userdata)
+{
+	struct agent *a = userdata;
+
+	return bpf_map_lookup_elem(bw_bpf_processes_fd(&a->bpf), &pid, out) < 0 ? -errno : 0;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct agent *a = ctx;
@@ -109,6 +128,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		.cgroup_lookup = cgroup_lookup,
 		.userdata = a,
 		.boot_to_realtime_ns = a->boot_to_realtime_ns,
+		.proc_lookup = proc_lookup,
 	};
 	struct bw_record *r;
 	int ret;
@@ -166,6 +186,8 @@ static void emit_health(struct agent *a)
 		[BW_STAT_CGROUP_INHERITED] = "CGROUPS_INHERITED", [BW_STAT_WORKLOADS_FULL] = "WORKLOADS_FULL",
 		[BW_STAT_SUPPRESSED] = "SUPPRESSED_TOTAL", [BW_STAT_RATELIMIT_FULL] = "RATELIMIT_FULL",
 		[BW_STAT_KUBEPODS_NEW] = "KUBEPODS_CGROUPS_NEW", [BW_STAT_KUBEPODS_FULL] = "KUBEPODS_FULL",
+		[BW_STAT_PROC_INSERTED] = "PROCESSES_TRACKED", [BW_STAT_PROC_EXITED] = "PROCESSES_EXITED",
+		[BW_STAT_PROC_UNTRACKED] = "PROCESSES_UNTRACKED_EXEC",
 	};
 	uint64_t st[BW_STAT_COUNT] = { 0 };
 	struct bw_record_builder b;
@@ -184,6 +206,16 @@ static void emit_health(struct agent *a)
 	bw_record_builder_addf(&b, "EVENTS_MALFORMED", "%llu", (unsigned long long)a->events_malformed);
 	bw_record_builder_addf(&b, "RECORDS_OOM", "%llu", (unsigned long long)a->records_oom);
 	bw_record_builder_addf(&b, "KUBEPODS_CGROUPS_ANNOUNCED", "%llu", (unsigned long long)a->cgroups_announced);
+	{
+		/* The LRU table never refuses a process; what it dropped to make
+		 * room is what was made minus what it holds. */
+		long entries = bw_proc_count(bw_bpf_processes_fd(&a->bpf));
+		uint64_t made = st[BW_STAT_PROC_INSERTED] + a->procs_seeded;
+
+		bw_record_builder_addf(&b, "PROCESS_TABLE", "entries=%ld size=%u evicted=%llu", entries,
+				       a->cfg.max_processes,
+				       (unsigned long long)(made > (uint64_t)entries ? made - (uint64_t)entries : 0));
+	}
 	if (a->hooks.listen_fd >= 0) {
 		const struct bw_hook_stats *h = &a->hooks.stats;
 		uint64_t answered = h->enforced + h->unselected + h->unclassified;
@@ -494,6 +526,10 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 		}
 	}
 
+	/* Events already in the ring buffer are about the state in force:
+	 * read them against it, before the plan changes. */
+	a->boot_to_realtime_ns = bw_boot_to_realtime_offset();
+	ring_buffer__consume(a->rb);
 	if ((ret = enforced_policies(a, &enforced)) < 0)
 		return ret;
 	ret = bw_plan_build(&enforced, &a->inv, &po, &a->rules, &plan);
@@ -512,7 +548,8 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 			"their previous state\n", strerror(-ret), res.rulesets_failed, res.workloads_failed);
 	qsort(plan.assign, plan.n_assign, sizeof(*plan.assign), assign_cmp);
 	report_unclassified(a, &plan);
-	bw_plan_clear(&a->plan);
+	bw_plan_clear(&a->prev_plan);
+	a->prev_plan = a->plan;
 	a->plan = plan;
 	a->applies++;
 	{
@@ -882,6 +919,7 @@ int main(int argc, char **argv)
 		.ringbuf_bytes = a.cfg.ringbuf_bytes,
 		.rate_limit = a.cfg.rate_limit,
 		.rate_window_ns = (uint64_t)a.cfg.rate_window_ms * 1000000ULL,
+		.max_processes = a.cfg.max_processes,
 	};
 	ret = bw_bpf_start(&a.bpf, &bcfg, &why);
 	if (ret < 0) {
@@ -891,6 +929,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bw_bpf_map_fds(&a.bpf, &fds);
+	/* The tracepoints follow every process from now on; the ones already
+	 * running come from /proc (entries the tracepoints made stay). */
+	ret = bw_proc_seed(bw_bpf_processes_fd(&a.bpf), "/proc");
+	if (ret < 0)
+		fprintf(stderr, "bulwarkd: cannot seed the process table from /proc: %s\n", strerror(-ret));
+	else
+		a.procs_seeded = (uint64_t)ret;
 	bw_publisher_init(&a.pub, &fds);
 	if ((ret = setup_sinks(&a)) < 0)
 		goto out;
@@ -977,6 +1022,7 @@ out:
 	bw_sinks_stop(&a.sinks, 2000);
 	ring_buffer__free(a.rb);
 	bw_plan_clear(&a.plan);
+	bw_plan_clear(&a.prev_plan);
 	bw_publisher_clear(&a.pub);
 	bw_bpf_stop(&a.bpf);
 	bw_policy_store_clear(&a.store);

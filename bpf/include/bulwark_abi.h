@@ -41,6 +41,11 @@
 
 #define BW_TASK_COMM_LEN 16
 
+/* Executable names kept per process (bprm->filename: as the caller passed it). */
+#define BW_EXE_MAX 256
+/* Ancestors events name. */
+#define BW_ANCESTORS_MAX 4
+
 enum bw_hook {
 	BW_HOOK_EXEC = 1,
 	BW_HOOK_FILE = 2,
@@ -168,6 +173,7 @@ struct bw_event_header {
 	char comm[BW_TASK_COMM_LEN];
 	__u32 path_len;     /* bytes of path[] that follow, NUL included */
 	__u32 name_len;     /* exec: bytes of the caller's name after the path */
+	__u64 exec_id;      /* the caller's, from the process table; 0: not in it */
 };
 
 /* A ring-buffer record is the header, then path_len bytes of path (exec: the
@@ -177,6 +183,32 @@ struct bw_event {
 	struct bw_event_header h;
 	char data[BW_PATH_MAX + BW_PATH_KEY_MAX];
 };
+
+/* The process table (bpf/trace/process.bpf.c): thread-group id ->
+ * what it runs and who started it, so that events name the executable and
+ * the parent chain without reading /proc. Exec ids are unique per boot:
+ * the kernel counts from 1; processes found in /proc at start get
+ * 1 << 63 | start time in ticks << 22 | pid (unique per process too). Exited
+ * processes stay until the LRU map needs the room, so that events read a
+ * moment later still find them. */
+struct bw_process {
+	__u64 exec_id;
+	__u64 parent_exec_id; /* the parent's exec id when this one began */
+	__u64 start_ns;       /* CLOCK_BOOTTIME of the fork or exec */
+	__u32 pid;            /* thread-group id (the key) */
+	__u32 ppid;
+	__u32 flags;          /* BW_PROC_* */
+	__u32 exe_len;        /* bytes of exe, NUL included */
+	char exe[BW_EXE_MAX];
+};
+
+enum {
+	BW_PROC_EXITED = 1u << 0,
+	BW_PROC_SEEDED = 1u << 1, /* from /proc at the agent's start */
+	BW_PROC_FORKED = 1u << 2, /* no exec since the fork: exe is the parent's */
+};
+
+#define BW_EXEC_ID_SEEDED (1ULL << 63)
 
 /* Event rate limiting, per workload and policy: beyond the limit in one
  * window the kernel counts instead of sending, and the agent reports the
@@ -208,6 +240,9 @@ enum bw_stat {
 	BW_STAT_RATELIMIT_FULL,      /* rate-limit table full: sent unlimited */
 	BW_STAT_KUBEPODS_NEW,        /* cgroups made under kubepods */
 	BW_STAT_KUBEPODS_FULL,       /* not tracked: kubepods map full */
+	BW_STAT_PROC_INSERTED,       /* process table: entries made by fork or exec */
+	BW_STAT_PROC_EXITED,         /* process table: processes that exited */
+	BW_STAT_PROC_UNTRACKED,      /* exec of a process the table did not have */
 	BW_STAT_COUNT,
 };
 

@@ -27,6 +27,16 @@ struct {
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
+/* The process table: LRU, so that it never refuses a new process; the
+ * agent counts what it evicted (made - in the map now). */
+#define BW_DEFAULT_PROCESSES 32768
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BW_DEFAULT_PROCESSES);
+	__type(key, __u32);
+	__type(value, struct bw_process);
+} processes SEC(".maps");
+
 /* Counters, summed over CPUs by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -190,6 +190,13 @@ static __always_inline void bw_fill_header(struct bw_ctx *c, __u8 hook, struct b
 	h->decision = o.decision;
 	h->slot = o.slot;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	{
+		/* Only when an event is sent: the table names the process for it. */
+		__u32 tgid = h->pid;
+		struct bw_process *p = bpf_map_lookup_elem(&processes, &tgid);
+
+		h->exec_id = p ? p->exec_id : 0;
+	}
 }
 
 /* Whether this event may be sent: a fixed window per (cgroup, rule set,

@@ -68,13 +68,18 @@ ran=$(ls $OUT | grep -c '^locked-' || true)
 check "locked namespace: 0 of $N container shells ran ($ran did)" [ "$ran" -eq 0 ]
 enforced=$(grep -c 'locked-.*: enforced; starting' $HOOKLOG || true)
 check "the hook waited for bulwarkd to confirm the rules of each of the $N containers ($enforced enforced)" [ "$enforced" -eq "$N" ]
-blocked=0
-i=1
-while [ $i -le $N ]; do
-    grep -q "\"decision\":\"blocked\".*\"policy\":\"ClusterBulwarkPolicy lock-shells\".*\"pod\":\"locked-$i\"" "$AGENT_OUT" &&
-        blocked=$((blocked + 1))
-    i=$((i + 1))
+# events_blocked: how many of the N pods have their blocked-exec event (the
+# sinks may still be writing the last ones: polled, bounded)
+events_blocked() {
+    grep '"decision":"blocked".*"policy":"ClusterBulwarkPolicy lock-shells"' "$AGENT_OUT" |
+        grep -o '"pod":"locked-[0-9]*"' | sort -u | wc -l
+}
+tries=0
+while [ "$(events_blocked)" -lt "$N" ] && [ $tries -lt 500 ]; do
+    tries=$((tries + 1))
+    sleep 0.02
 done
+blocked=$(events_blocked)
 check "each start's shell was blocked by lock-shells, named with its pod ($blocked of $N events)" [ "$blocked" -eq "$N" ]
 grep 'locked-.*: enforced; starting' $HOOKLOG | sed 's/.* after \([0-9.]*\) ms/\1/' | sort -n >/run/lat
 if [ -s /run/lat ]; then

@@ -31,7 +31,9 @@ grep '"hook"' "$AGENT_OUT"
 for p in '"hook":"exec","decision":"blocked".*"target":"/bin/sh".*"namespace":"payments","pod":"api-7f9c"' \
          '"hook":"file","decision":"blocked".*"target":"/etc/shadow"' \
          '"hook":"file","decision":"audited".*serviceaccount/token' \
-         '"hook":"connect","decision":"blocked".*"target":"169.254.169.254:80".*"pod":"api-7f9c"'; do
+         '"hook":"connect","decision":"blocked".*"target":"169.254.169.254:80".*"pod":"api-7f9c"' \
+         '"hook":"file","decision":"blocked".*"exe":"/usr/bin/bulwark-probe".*"exec_id":"[0-9]+","ancestors":"/bin/busybox\[[0-9]+\]' \
+         '"hook":"exec","decision":"blocked".*"exec_id":"[0-9]+","ancestors":"[^"]+\[[0-9]+\]'; do
     grep -qE "$p" "$AGENT_OUT" && pass "event: $p" || fail "event: $p"
 done
 stop_agent && pass "agent stops cleanly" || fail "agent stops cleanly"
