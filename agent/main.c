@@ -416,8 +416,12 @@ static void settle_hooks(struct agent *a, const struct bw_policy_list *pols)
 			bw_hook_request_finish(&a->hooks, r, BW_HOOK_ERROR, false, msg, now);
 			continue;
 		}
-		st = bw_hook_evaluate(&a->plan, &a->inv, sb.st_ino, r->cgroup,
-				      bpf_map_lookup_elem(a->pub.fds.workloads, &(uint64_t){ sb.st_ino }, &w) == 0);
+		/* Only a plan whose walk saw the cgroup can speak for it: one
+		 * made since would look owned and unselected. */
+		st = !bw_plan_saw_cgroup(&a->plan, sb.st_ino)
+			     ? BW_HOOK_PENDING
+			     : bw_hook_evaluate(&a->plan, &a->inv, sb.st_ino, r->cgroup,
+						bpf_map_lookup_elem(a->pub.fds.workloads, &(uint64_t){ sb.st_ino }, &w) == 0);
 		if (st == BW_HOOK_PENDING && now < r->deadline_ns) {
 			if (!next || r->deadline_ns < next)
 				next = r->deadline_ns;
@@ -619,6 +623,15 @@ static int epoll_add(int ep, int fd, uint64_t tag)
 /* epoll tags; anything above TAG_MAX is a hook request's address. */
 enum { TAG_RB = 1, TAG_INO, TAG_SIG, TAG_TICK, TAG_DEBOUNCE, TAG_K8S, TAG_HOOK_LISTEN, TAG_HOOK_TIMER, TAG_MAX };
 
+/* Whether a parsed hook request still waits for an answer. */
+static bool hook_waiting(const struct agent *a)
+{
+	for (size_t i = 0; i < a->hooks.n_reqs; i++)
+		if (a->hooks.reqs[i]->parsed)
+			return true;
+	return false;
+}
+
 /* A hook connected, or a request arrived: classify now (1 ms gathers the
  * requests of a pod's containers started together). */
 static void on_hook_listen(struct agent *a)
@@ -646,6 +659,19 @@ static void on_hook_request(struct agent *a, struct bw_hook_request *r)
 	if (ret == 0)
 		return;
 	epoll_ctl(a->epfd, EPOLL_CTL_DEL, r->fd, NULL); /* answered from settle_hooks */
+	{
+		/* The apply that followed the kernel's announcement of the
+		 * container's cgroup has often decided it already. */
+		struct bw_policy_list pols = { 0 };
+		size_t before = a->hooks.n_reqs;
+
+		if (enforced_policies(a, &pols) == 0) {
+			settle_hooks(a, &pols);
+			free(pols.items);
+		}
+		if (a->hooks.n_reqs < before && !hook_waiting(a))
+			return;
+	}
 	a->rescan_pods = a->k8s_on;
 	if (!a->pending) {
 		arm_timer(a->debouncefd, 1000 * 1000, 0);
