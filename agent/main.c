@@ -65,6 +65,17 @@ struct agent {
 	uint64_t events_read, events_malformed, records_oom;
 	uint64_t cgroups_announced; /* new kubepods cgroups the kernel told of */
 	uint64_t procs_seeded;      /* processes put in the table from /proc */
+	/* Events about a cgroup no plan knows yet, read while an apply that
+	 * may classify it is on its way (or running): decoded after it, so
+	 * that they name their pod. Bounded; beyond, decoded at once. */
+	struct deferred_event {
+		size_t size;
+		uint64_t boot_to_realtime_ns;
+		unsigned char data[];
+	} **deferred;
+	size_t n_deferred;
+	bool applying;
+	uint64_t events_deferred;
 	/* What the debounce timer will do when it fires. */
 	bool pending, reload_files, rescan_pods;
 	int64_t boot_to_realtime_ns; /* refreshed once per ring-buffer wake-up */
@@ -148,6 +159,22 @@ static int on_event(void *ctx, void *data, size_t size)
 		}
 		return 0;
 	}
+	if ((a->pending || a->applying) && a->n_deferred < 4096 && size >= sizeof(struct bw_event_header) &&
+	    !cgroup_lookup(((const struct bw_event_header *)data)->cgroup_id, a)) {
+		struct deferred_event *d = malloc(sizeof(*d) + size), **n;
+
+		n = d ? realloc(a->deferred, (a->n_deferred + 1) * sizeof(*n)) : NULL;
+		if (n) {
+			d->size = size;
+			d->boot_to_realtime_ns = a->boot_to_realtime_ns;
+			memcpy(d->data, data, size);
+			a->deferred = n;
+			a->deferred[a->n_deferred++] = d;
+			a->events_deferred++;
+			return 0;
+		}
+		free(d);
+	}
 	a->events_read++;
 	ret = bw_record_decode(data, size, &rc, &r);
 	if (ret == -EINVAL) {
@@ -156,6 +183,25 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	submit(a, r);
 	return 0;
+}
+
+/* The events held back for the apply that just ended: decoded now. */
+static void decode_deferred(struct agent *a)
+{
+	size_t n = a->n_deferred;
+	struct deferred_event **d = a->deferred;
+
+	a->deferred = NULL;
+	a->n_deferred = 0;
+	for (size_t i = 0; i < n; i++) {
+		int64_t saved = a->boot_to_realtime_ns;
+
+		a->boot_to_realtime_ns = (int64_t)d[i]->boot_to_realtime_ns;
+		on_event(a, d[i]->data, d[i]->size); /* not pending now: decoded */
+		a->boot_to_realtime_ns = saved;
+		free(d[i]);
+	}
+	free(d);
 }
 
 /* An agent record: EVENT=what, then key/value pairs (NULL-terminated). */
@@ -205,6 +251,7 @@ static void emit_health(struct agent *a)
 	bw_record_builder_addf(&b, "EVENTS_READ", "%llu", (unsigned long long)a->events_read);
 	bw_record_builder_addf(&b, "EVENTS_MALFORMED", "%llu", (unsigned long long)a->events_malformed);
 	bw_record_builder_addf(&b, "RECORDS_OOM", "%llu", (unsigned long long)a->records_oom);
+	bw_record_builder_addf(&b, "EVENTS_DEFERRED", "%llu", (unsigned long long)a->events_deferred);
 	bw_record_builder_addf(&b, "KUBEPODS_CGROUPS_ANNOUNCED", "%llu", (unsigned long long)a->cgroups_announced);
 	{
 		/* The LRU table never refuses a process; what it dropped to make
@@ -495,7 +542,7 @@ static void seed_kubepods(struct agent *a)
 /* Reloads what changed and brings the kernel in step. A policy that fails to
  * parse keeps its last good version; a plan that cannot be built keeps the
  * last applied state. */
-static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
+static int apply_once(struct agent *a, bool reload_policies, bool reload_inventory)
 {
 	struct bw_plan_options po = {
 		.compile = { .root = a->cfg.root, .audit_only = a->cfg.audit_only },
@@ -578,6 +625,19 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 	}
 	free(enforced.items);
 	return 0;
+}
+
+/* One apply, with the events that arrive meanwhile about cgroups no plan
+ * knows held back and decoded against the new plan. */
+static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
+{
+	int ret;
+
+	a->applying = true;
+	ret = apply_once(a, reload_policies, reload_inventory);
+	a->applying = false;
+	decode_deferred(a);
+	return ret;
 }
 
 static int arm_timer(int fd, uint64_t ns, uint64_t interval_ns)
@@ -1038,6 +1098,8 @@ int main(int argc, char **argv)
 	}
 	apply(&a, true, false);
 	ret = run(&a);
+	a.pending = false;
+	decode_deferred(&a);
 	report_suppressed(&a);
 	emit_health(&a);
 out:

@@ -100,6 +100,14 @@ check "...and audited by the posture" wait_for "$AGENT_OUT" \
     '"decision":"audited".*"policy":"Posture unclassified-workload".*"cgroup_path":"/kubepods/burstable/pod0000aaaa-unknown/ctr1"' 3000
 check "...and reported once as an unclassified workload" wait_for "$AGENT_OUT" \
     '"event":"unclassified-workload".*"pod_uid":"0000aaaa-unknown"' 3000
+if [ "$FAILS" -gt 0 ]; then
+    echo "--- events about 0000aaaa:"; grep '0000aaaa' "$AGENT_OUT" | tail -n 5
+    echo "--- last audited:"; grep '"decision":"audited"' "$AGENT_OUT" | tail -n 3
+    echo "--- first audited:"; grep '"decision":"audited"' "$AGENT_OUT" | head -n 2
+    echo "--- last health:"; kill -USR1 "$AGENT_PID"; sleep 1; grep '"event":"health"' "$AGENT_OUT" | tail -n 1
+    echo "--- status:"; cat "$AGENT_STATUS" | grep -v '^policy' | head -20
+    echo "--- agent stderr:"; tail -n 20 "$AGENT_ERR"
+fi
 
 echo "== bulwarkd down"
 stop_agent && pass "agent stops" || fail "agent stops"
