@@ -42,7 +42,9 @@ bool bw_field_is_numeric(const char *key)
 		"CHECKS", "BLOCKED", "AUDITED", "EVENTS_DROPPED", "PATHS_UNRESOLVED", "PATH_LONG",
 		"RULESET_MISSING", "CGROUPS_INHERITED", "WORKLOADS_FULL", "SUPPRESSED_TOTAL", "RATELIMIT_FULL",
 		"EVENTS_READ", "EVENTS_MALFORMED", "RECORDS_OOM", "GENERATION", "POLICIES", "REJECTED",
-		"WORKLOADS", "FAILED", "AGENT_PID",
+		"WORKLOADS", "FAILED", "AGENT_PID", "WOULD_BLOCK", "KILLED", "DEGRADED_UNJUDGED",
+		"KUBEPODS_CGROUPS_NEW", "KUBEPODS_FULL", "PROCESSES_TRACKED", "PROCESSES_EXITED",
+		"PROCESSES_UNTRACKED_EXEC", "EVENTS_DEFERRED", "KUBEPODS_CGROUPS_ANNOUNCED",
 	};
 
 	for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++)
@@ -228,6 +230,20 @@ static void proc_exe(const char *proc_root, uint32_t pid, char *buf, size_t size
 	buf[n > 0 ? n : 0] = '\0';
 }
 
+static void proc_comm(const char *proc_root, uint32_t pid, char *buf, size_t size)
+{
+	char file[64];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(file, sizeof(file), "%s/%u/comm", proc_root ? proc_root : "/proc", pid);
+	if (!pid || !(f = fopen(file, "re")))
+		return;
+	if (fgets(buf, (int)size, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
 int bw_record_decode(const void *data, size_t size, const struct bw_record_context *ctx,
 		     struct bw_record **out)
 {
@@ -237,6 +253,7 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 	char target[BW_PATH_MAX + 64], comm[BW_TASK_COMM_LEN + 1], where[512] = "";
 	char ancestors[BW_ANCESTORS_MAX * (BW_EXE_MAX + 16)] = "";
 	struct bw_process self;
+	uint32_t ppid;
 	const struct bw_assignment *as;
 	const struct bw_published *pub;
 	const char *hook, *policy, *rule, *decision, *access = NULL;
@@ -247,11 +264,21 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 	exe[0] = pexe[0] = '\0';
 	if (size < sizeof(*h) || (size_t)h->path_len + h->name_len > size - sizeof(*h))
 		return -EINVAL;
+	ppid = h->ppid;
 	hook = hook_name(h->hook);
 	if (!hook || h->decision == BW_DECISION_ALLOW || h->decision > BW_DECISION_BLOCK)
 		return -EINVAL;
-	decision = h->decision == BW_DECISION_BLOCK ? "blocked" : "audited";
+	/* In the degraded mode a Block decision from a tracepoint is not a
+	 * denial: say what happened instead. */
+	if (h->decision != BW_DECISION_BLOCK)
+		decision = "audited";
+	else if (!(h->flags & BW_EVENT_FALLBACK))
+		decision = "blocked";
+	else
+		decision = h->flags & BW_EVENT_KILLED ? "killed" : "would-block";
 	copy_str(comm, sizeof(comm), h->comm, sizeof(h->comm));
+	if (!comm[0]) /* programs that cannot read the task (cgroup connect) */
+		proc_comm(ctx->proc_root, h->pid, comm, sizeof(comm));
 	copy_str(path, sizeof(path), payload, h->path_len);
 	copy_str(name, sizeof(name), payload + h->path_len, h->name_len);
 
@@ -294,6 +321,8 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 		struct bw_process parent;
 
 		self.exe[sizeof(self.exe) - 1] = '\0';
+		if (!ppid) /* programs that cannot read the task (cgroup connect) */
+			ppid = self.ppid;
 		if (h->hook != BW_HOOK_EXEC && self.exe[0])
 			snprintf(exe, sizeof(exe), "%s", self.exe);
 		if (ctx->proc_lookup(self.ppid, &parent, ctx->userdata) == 0 && parent.exec_id == self.parent_exec_id) {
@@ -305,7 +334,7 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 	if (!exe[0] && h->hook != BW_HOOK_EXEC)
 		proc_exe(ctx->proc_root, h->pid, exe, sizeof(exe));
 	if (!pexe[0])
-		proc_exe(ctx->proc_root, h->ppid, pexe, sizeof(pexe));
+		proc_exe(ctx->proc_root, ppid, pexe, sizeof(pexe));
 	as = ctx->cgroup_lookup ? ctx->cgroup_lookup(h->cgroup_id, ctx->userdata) : NULL;
 	if (as && as->pod)
 		snprintf(where, sizeof(where), " in %s/%s", as->namespace, as->pod);
@@ -322,7 +351,7 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 	bw_record_builder_add(&b, BW_FIELD_POLICY, policy);
 	bw_record_builder_add(&b, BW_FIELD_RULE, rule);
 	bw_record_builder_addf(&b, BW_FIELD_PID, "%u", h->pid);
-	bw_record_builder_addf(&b, BW_FIELD_PPID, "%u", h->ppid);
+	bw_record_builder_addf(&b, BW_FIELD_PPID, "%u", ppid);
 	bw_record_builder_addf(&b, BW_FIELD_UID, "%u", h->uid);
 	bw_record_builder_add(&b, BW_FIELD_COMM, comm);
 	if (exe[0])
@@ -346,6 +375,8 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 		bw_record_builder_addf(&b, BW_FIELD_PATH_UNRESOLVED, "%d", h->path_error);
 	if (h->flags & BW_EVENT_BY_NAME)
 		bw_record_builder_add(&b, BW_FIELD_MATCHED_BY_NAME, "1");
+	if (h->flags & BW_EVENT_FALLBACK)
+		bw_record_builder_add(&b, BW_FIELD_DEGRADED, "1");
 	*out = bw_record_builder_finish(&b);
 	return *out ? 0 : -ENOMEM;
 }

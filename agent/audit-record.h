@@ -69,6 +69,7 @@ struct bw_record {
 #define BW_FIELD_CONTAINER "CONTAINER"
 #define BW_FIELD_PATH_UNRESOLVED "PATH_UNRESOLVED" /* the kernel's error number */
 #define BW_FIELD_MATCHED_BY_NAME "MATCHED_BY_NAME" /* "1" */
+#define BW_FIELD_DEGRADED "DEGRADED"               /* "1": decided by a degraded-mode fallback */
 #define BW_FIELD_SUPPRESSED "SUPPRESSED"           /* suppressed: the count */
 #define BW_FIELD_SINK "SINK"                       /* loss: which sink */
 #define BW_FIELD_DROPPED "DROPPED"                 /* loss: how many */

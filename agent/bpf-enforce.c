@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include "enforce.skel.h"
 #include "cgroup_inherit.skel.h"
 #include "process.skel.h"
+#include "fallback.skel.h"
+#include "util.h"
 
 #define LSM_LIST "/sys/kernel/security/lsm"
 
@@ -42,6 +45,19 @@ static int read_lsm_list(char *buf, size_t size)
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
+}
+
+/* libbpf's own warnings, prefixed so that a reader knows whose they are;
+ * held back while trying the LSM object, whose refusal the agent states
+ * itself (in words, as its first line). */
+static bool libbpf_quiet;
+
+static int libbpf_print(enum libbpf_print_level level, const char *format, va_list args)
+{
+	if (level == LIBBPF_DEBUG || libbpf_quiet)
+		return 0;
+	fputs("bulwarkd: libbpf: ", stderr);
+	return vfprintf(stderr, format, args);
 }
 
 int bw_probe_bpf_lsm(char **why)
@@ -75,8 +91,9 @@ int bw_probe_bpf_lsm(char **why)
 	return -EOPNOTSUPP;
 }
 
-/* The maps every object declares (bulwark_maps.bpf.h): made once, by the
- * first object loaded, and handed to the others. */
+/* Maps made once, by the first object loaded that declares them, and handed
+ * to the others: those of bulwark_maps.bpf.h, and the policy maps of
+ * bulwark_policy.bpf.h (only one of the LSM and fallback objects loads). */
 static int share_maps(struct bpf_object *from, struct bpf_object *to)
 {
 	static const char *const shared[] = { "workloads", "stats", "events", "processes" };
@@ -102,16 +119,123 @@ static void size_shared(struct bpf_object *obj, const struct bw_bpf_config *cfg)
 				 cfg->max_processes ? cfg->max_processes : 32768);
 }
 
+/* The policy maps of bulwark_policy.bpf.h, in whichever object has them. */
+static void size_policy(struct bpf_object *obj, const struct bw_bpf_config *cfg)
+{
+	static const char *const per_ruleset[] = { "rulesets", "exec_tries", "file_tries", "net4_tries", "net6_tries" };
+
+	for (size_t i = 0; i < sizeof(per_ruleset) / sizeof(per_ruleset[0]); i++)
+		bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, per_ruleset[i]), cfg->max_rulesets);
+}
+
+static int load_lsm(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
+{
+	int ret;
+
+	b->lsm = enforce_bpf__open();
+	if (!b->lsm) {
+		ret = -errno;
+		*why = fmt("cannot open the BPF-LSM object: %s", strerror(-ret));
+		return ret;
+	}
+	size_policy(b->lsm->obj, cfg);
+	b->lsm->rodata->bw_rate_limit = cfg->rate_limit;
+	b->lsm->rodata->bw_rate_window_ns = cfg->rate_window_ns ? cfg->rate_window_ns : 1000000000ULL;
+	if ((ret = share_maps(b->proc->obj, b->lsm->obj)) < 0) {
+		*why = fmt("cannot share maps with the BPF-LSM object: %s", strerror(-ret));
+		return ret;
+	}
+	libbpf_quiet = true;
+	ret = enforce_bpf__load(b->lsm);
+	libbpf_quiet = false;
+	if (ret < 0) {
+		*why = fmt("the kernel refused to load the BPF-LSM programs: %s%s", strerror(-ret),
+			   ret == -EPERM ? " (this kernel does not allow BPF-LSM programs to load; "
+					   "it may be locked down or lack BPF LSM support)" : "");
+		return ret;
+	}
+	return 0;
+}
+
+/* libbpf finds syscall tracepoints' ids in tracefs, which not every host
+ * mounts (containers, minimal systems). */
+static int ensure_tracefs(char **why)
+{
+	if (access("/sys/kernel/tracing/events/syscalls", F_OK) == 0 ||
+	    access("/sys/kernel/debug/tracing/events/syscalls", F_OK) == 0)
+		return 0;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) < 0 && errno != EBUSY) {
+		int ret = -errno;
+
+		*why = fmt("tracefs is not mounted and cannot be mounted on /sys/kernel/tracing: %s", strerror(-ret));
+		return ret;
+	}
+	if (access("/sys/kernel/tracing/events/syscalls", F_OK) < 0) {
+		*why = fmt("the kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS)");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static int start_fallback(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
+{
+	_cleanup_close_ int root = -1;
+	int ret;
+
+	b->fallback = fallback_bpf__open();
+	if (!b->fallback) {
+		ret = -errno;
+		*why = fmt("cannot open the degraded-mode object: %s", strerror(-ret));
+		return ret;
+	}
+	size_policy(b->fallback->obj, cfg);
+	b->fallback->rodata->bw_rate_limit = cfg->rate_limit;
+	b->fallback->rodata->bw_rate_window_ns = cfg->rate_window_ns ? cfg->rate_window_ns : 1000000000ULL;
+	b->fallback->rodata->bw_kill = cfg->degraded_kill;
+	if ((ret = share_maps(b->proc->obj, b->fallback->obj)) < 0) {
+		*why = fmt("cannot share maps with the degraded-mode object: %s", strerror(-ret));
+		return ret;
+	}
+	if ((ret = fallback_bpf__load(b->fallback)) < 0) {
+		*why = fmt("the kernel refused the degraded-mode tracepoint and cgroup programs too: %s", strerror(-ret));
+		return ret;
+	}
+	if ((ret = ensure_tracefs(why)) < 0)
+		return ret;
+	if ((ret = fallback_bpf__attach(b->fallback)) < 0) {
+		*why = fmt("cannot attach the degraded-mode tracepoints: %s", strerror(-ret));
+		return ret;
+	}
+	/* The connect programs on the cgroup root reach every process; they
+	 * decide only for cgroups in the workloads map. Multi-attach links
+	 * leave other programs on the root alone. */
+	root = open(cfg->cgroup_root ? cfg->cgroup_root : "/sys/fs/cgroup", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		ret = -errno;
+		*why = fmt("cannot open the cgroup root %s: %s", cfg->cgroup_root, strerror(-ret));
+		return ret;
+	}
+	b->connect4 = bpf_program__attach_cgroup(b->fallback->progs.bw_fallback_connect4, root);
+	b->connect6 = bpf_program__attach_cgroup(b->fallback->progs.bw_fallback_connect6, root);
+	if (!b->connect4 || !b->connect6) {
+		ret = -errno;
+		*why = fmt("cannot attach the connect programs to %s: %s", cfg->cgroup_root, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 int bw_bpf_start(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
 {
+	char *lsm_why = NULL;
 	int ret;
 
 	memset(b, 0, sizeof(*b));
 	*why = NULL;
+	libbpf_set_print(libbpf_print);
 	b->proc = process_bpf__open();
-	b->lsm = enforce_bpf__open();
 	b->trace = cgroup_inherit_bpf__open();
-	if (!b->proc || !b->lsm || !b->trace) {
+	if (!b->proc || !b->trace) {
 		ret = -errno;
 		*why = fmt("cannot open the BPF objects: %s", strerror(errno));
 		goto fail;
@@ -121,28 +245,38 @@ int bw_bpf_start(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
 	 * table's object is loaded first and makes the shared maps. */
 	size_shared(b->proc->obj, cfg);
 	bpf_map__set_max_entries(b->trace->maps.kubepods, cfg->max_workloads);
-	bpf_map__set_max_entries(b->lsm->maps.rulesets, cfg->max_rulesets);
-	bpf_map__set_max_entries(b->lsm->maps.exec_tries, cfg->max_rulesets);
-	bpf_map__set_max_entries(b->lsm->maps.file_tries, cfg->max_rulesets);
-	bpf_map__set_max_entries(b->lsm->maps.net4_tries, cfg->max_rulesets);
-	bpf_map__set_max_entries(b->lsm->maps.net6_tries, cfg->max_rulesets);
-	b->lsm->rodata->bw_rate_limit = cfg->rate_limit;
-	b->lsm->rodata->bw_rate_window_ns = cfg->rate_window_ns ? cfg->rate_window_ns : 1000000000ULL;
-
 	ret = process_bpf__load(b->proc);
 	if (ret < 0) {
 		*why = fmt("cannot load the process tracepoints: %s", strerror(-ret));
 		goto fail;
 	}
-	if ((ret = share_maps(b->proc->obj, b->lsm->obj)) < 0 || (ret = share_maps(b->proc->obj, b->trace->obj)) < 0) {
-		*why = fmt("cannot share maps between the BPF objects: %s", strerror(-ret));
-		goto fail;
+
+	/* Probe: the LSM must be active and must take our programs. Anything
+	 * short of that is the degraded mode, said out loud (or refused). */
+	ret = bw_probe_bpf_lsm(&lsm_why);
+	if (ret == 0 && !cfg->force_degraded)
+		ret = load_lsm(b, cfg, &lsm_why);
+	else if (cfg->force_degraded) {
+		free(lsm_why);
+		lsm_why = fmt("BPF-LSM not used (--bpf-lsm=off)");
+		ret = -ECANCELED;
 	}
-	ret = enforce_bpf__load(b->lsm);
 	if (ret < 0) {
-		*why = fmt("the kernel refused to load the BPF-LSM programs: %s%s", strerror(-ret),
-			   ret == -EPERM ? " (this kernel does not allow BPF-LSM programs to load; "
-					   "it may be locked down or lack BPF LSM support)" : "");
+		enforce_bpf__destroy(b->lsm);
+		b->lsm = NULL;
+		if (cfg->require_enforcing) {
+			*why = lsm_why;
+			lsm_why = NULL;
+			goto fail;
+		}
+		b->degraded_reason = lsm_why;
+		lsm_why = NULL;
+		if ((ret = start_fallback(b, cfg, why)) < 0)
+			goto fail;
+	}
+	b->policy = b->lsm ? b->lsm->obj : b->fallback->obj;
+	if ((ret = share_maps(b->proc->obj, b->trace->obj)) < 0) {
+		*why = fmt("cannot share maps between the BPF objects: %s", strerror(-ret));
 		goto fail;
 	}
 	ret = cgroup_inherit_bpf__load(b->trace);
@@ -162,37 +296,45 @@ int bw_bpf_start(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
 		*why = fmt("cannot attach the cgroup tracepoints: %s", strerror(-ret));
 		goto fail;
 	}
-	ret = enforce_bpf__attach(b->lsm);
-	if (ret < 0) {
+	if (b->lsm && (ret = enforce_bpf__attach(b->lsm)) < 0) {
 		*why = fmt("cannot attach the BPF-LSM programs: %s", strerror(-ret));
 		goto fail;
 	}
 	return 0;
 fail:
+	free(lsm_why);
 	bw_bpf_stop(b);
 	return ret < 0 ? ret : -EINVAL;
 }
 
 void bw_bpf_stop(struct bw_bpf *b)
 {
+	bpf_link__destroy(b->connect4);
+	bpf_link__destroy(b->connect6);
 	cgroup_inherit_bpf__destroy(b->trace);
 	process_bpf__destroy(b->proc);
 	enforce_bpf__destroy(b->lsm);
-	b->trace = NULL;
-	b->lsm = NULL;
+	fallback_bpf__destroy(b->fallback);
+	free(b->degraded_reason);
+	memset(b, 0, sizeof(*b));
+}
+
+static int policy_fd(const struct bw_bpf *b, const char *name)
+{
+	return bpf_map__fd(bpf_object__find_map_by_name(b->policy, name));
 }
 
 void bw_bpf_map_fds(const struct bw_bpf *b, struct bw_map_fds *fds)
 {
-	fds->workloads = bpf_map__fd(b->lsm->maps.workloads);
-	fds->rulesets = bpf_map__fd(b->lsm->maps.rulesets);
-	fds->exec_tries = bpf_map__fd(b->lsm->maps.exec_tries);
-	fds->file_tries = bpf_map__fd(b->lsm->maps.file_tries);
-	fds->net4_tries = bpf_map__fd(b->lsm->maps.net4_tries);
-	fds->net6_tries = bpf_map__fd(b->lsm->maps.net6_tries);
-	fds->max_rulesets = bpf_map__max_entries(b->lsm->maps.rulesets);
+	fds->workloads = bpf_map__fd(b->proc->maps.workloads);
+	fds->rulesets = policy_fd(b, "rulesets");
+	fds->exec_tries = policy_fd(b, "exec_tries");
+	fds->file_tries = policy_fd(b, "file_tries");
+	fds->net4_tries = policy_fd(b, "net4_tries");
+	fds->net6_tries = policy_fd(b, "net6_tries");
+	fds->max_rulesets = bpf_map__max_entries(bpf_object__find_map_by_name(b->policy, "rulesets"));
 
-	const struct btf *btf = bpf_object__btf(b->lsm->obj);
+	const struct btf *btf = bpf_object__btf(b->policy);
 
 	fds->btf_fd = btf ? btf__fd(btf) : 0;
 	if (fds->btf_fd > 0) {
@@ -206,12 +348,12 @@ void bw_bpf_map_fds(const struct bw_bpf *b, struct bw_map_fds *fds)
 
 int bw_bpf_events_fd(const struct bw_bpf *b)
 {
-	return bpf_map__fd(b->lsm->maps.events);
+	return bpf_map__fd(b->proc->maps.events);
 }
 
 int bw_bpf_ratelimit_fd(const struct bw_bpf *b)
 {
-	return bpf_map__fd(b->lsm->maps.ratelimit);
+	return policy_fd(b, "ratelimit");
 }
 
 int bw_bpf_processes_fd(const struct bw_bpf *b)
@@ -226,7 +368,7 @@ int bw_bpf_kubepods_fd(const struct bw_bpf *b)
 
 int bw_bpf_stats_fd(const struct bw_bpf *b)
 {
-	return bpf_map__fd(b->lsm->maps.stats);
+	return bpf_map__fd(b->proc->maps.stats);
 }
 
 int bw_bpf_read_stats(const struct bw_bpf *b, uint64_t *out)

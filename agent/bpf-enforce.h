@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "publish.h"
@@ -13,6 +14,9 @@
 struct enforce_bpf;
 struct cgroup_inherit_bpf;
 struct process_bpf;
+struct fallback_bpf;
+struct bpf_object;
+struct bpf_link;
 
 struct bw_bpf_config {
 	uint32_t max_workloads;
@@ -21,12 +25,20 @@ struct bw_bpf_config {
 	uint32_t max_processes;  /* process table entries; 0: 32768 */
 	uint64_t rate_limit;     /* events per window per (workload, policy); 0: all */
 	uint64_t rate_window_ns;
+	const char *cgroup_root;  /* where the degraded mode's connect programs attach */
+	bool require_enforcing;   /* refuse to start rather than run degraded */
+	bool force_degraded;      /* do not use BPF-LSM even when it works (--bpf-lsm=off) */
+	bool degraded_kill;       /* degraded: SIGKILL the caller of a Block decision */
 };
 
 struct bw_bpf {
-	struct enforce_bpf *lsm;
+	struct enforce_bpf *lsm;           /* enforcing: the BPF-LSM programs */
+	struct fallback_bpf *fallback;     /* degraded: tracepoints and cgroup connect programs */
+	struct bpf_link *connect4, *connect6;
 	struct cgroup_inherit_bpf *trace;
 	struct process_bpf *proc;
+	struct bpf_object *policy;         /* the one of lsm and fallback that holds the policy maps */
+	char *degraded_reason;             /* NULL when enforcing */
 };
 
 /* Checks that "bpf" is in the active LSM list (mounting securityfs if it is
@@ -34,8 +46,10 @@ struct bw_bpf {
  * missing, in words for the operator. */
 int bw_probe_bpf_lsm(char **why);
 
-/* Opens, sizes, loads and attaches everything. On failure nothing stays
- * loaded and *why says what the kernel refused. */
+/* Opens, sizes, loads and attaches everything. When the BPF LSM is missing
+ * or refuses the programs, loads the degraded mode instead (unless
+ * require_enforcing) and says why in degraded_reason. On failure nothing
+ * stays loaded and *why says what the kernel refused. */
 int bw_bpf_start(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why);
 void bw_bpf_stop(struct bw_bpf *b);
 

@@ -49,6 +49,7 @@ void bw_config_clear(struct bw_config *c)
 	free(c->kube_context);
 	free(c->node_name);
 	free(c->hook_socket);
+	free(c->metrics_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -128,7 +129,7 @@ static const char *check_node_name(const char *s)
 }
 
 /* One setting: its dotted name in the file, its long option, and where it goes. */
-enum kind { K_STR, K_PATH, K_BOOL, K_TRI, K_U64, K_U32, K_UINT, K_SIZE, K_TARGET, K_NODE, K_POSTURE };
+enum kind { K_STR, K_PATH, K_BOOL, K_TRI, K_U64, K_U32, K_UINT, K_SIZE, K_TARGET, K_NODE, K_POSTURE, K_BPF_LSM, K_DEGRADED_ACTION };
 struct setting {
 	const char *yaml;
 	const char *flag;
@@ -163,6 +164,9 @@ static const struct setting settings[] = {
 	{ "kubernetes.context", "kube-context", K_STR, OFF(kube_context), 0, 0 },
 	{ "kubernetes.nodeName", "node-name", K_NODE, OFF(node_name), 0, 0 },
 	{ "kubernetes.unclassified", "unclassified", K_POSTURE, OFF(unclassified), 0, 0 },
+	{ "enforcement.bpfLsm", "bpf-lsm", K_BPF_LSM, OFF(bpf_lsm), 0, 0 },
+	{ "enforcement.degradedAction", "degraded-action", K_DEGRADED_ACTION, OFF(degraded_kill), 0, 0 },
+	{ "enforcement.metricsFile", "metrics-file", K_PATH, OFF(metrics_file), 0, 0 },
 	{ "ociHook.socket", "hook-socket", K_PATH, OFF(hook_socket), 0, 0 },
 	{ "maps.maxWorkloads", "max-workloads", K_U32, OFF(max_workloads), 1, UINT32_MAX },
 	{ "maps.maxRulesets", "max-rulesets", K_U32, OFF(max_rulesets), 2, 1 << 20 },
@@ -209,6 +213,24 @@ static const char *apply_setting(struct bw_config *c, const struct setting *s, c
 			*(int *)dst = BW_POSTURE_BLOCK_EXEC;
 		else
 			return "must be allow, audit or block-exec";
+		return NULL;
+	case K_BPF_LSM:
+		if (!strcmp(v, "auto"))
+			*(int *)dst = BW_BPF_LSM_AUTO;
+		else if (!strcmp(v, "required"))
+			*(int *)dst = BW_BPF_LSM_REQUIRED;
+		else if (!strcmp(v, "off"))
+			*(int *)dst = BW_BPF_LSM_OFF;
+		else
+			return "must be auto, required or off";
+		return NULL;
+	case K_DEGRADED_ACTION:
+		if (!strcmp(v, "report"))
+			*(bool *)dst = false;
+		else if (!strcmp(v, "kill"))
+			*(bool *)dst = true;
+		else
+			return "must be report or kill";
 		return NULL;
 	default:
 		why = parse_u64(v, s->min, s->max, &n);
@@ -354,6 +376,15 @@ void bw_config_usage(FILE *f)
 		"  --node-name NAME           this node (default $NODE_NAME, else the host name)\n"
 		"  --unclassified allow|audit|block-exec  kubepods cgroups whose pod the agent does not\n"
 		"                             know yet (default audit: every exec reported)\n"
+		"  --bpf-lsm auto|required|off  auto (default): enforce with BPF-LSM, or run degraded and say\n"
+		"                             so when the kernel lacks it; required: refuse to start without\n"
+		"                             it; off: always degraded (to try the fallbacks)\n"
+		"  --degraded-action report|kill  degraded: what a Block decision on exec and file opens does:\n"
+		"                             report \"would block\" (default), or also SIGKILL the caller\n"
+		"                             (weaker than BPF-LSM: see docs/DEGRADED.md); connects are\n"
+		"                             blocked either way\n"
+		"  --metrics-file PATH        Prometheus text metrics, rewritten every second (for\n"
+		"                             node_exporter's textfile collector)\n"
 		"  --hook-socket PATH         where bulwark-oci-hook asks (default /run/bulwark/hook.sock; none: off)\n"
 		"  --cgroup-root DIR          cgroup2 mount (default /sys/fs/cgroup)\n"
 		"  --root DIR                 file system in which rule paths' links are resolved (default /)\n"

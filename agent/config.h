@@ -15,6 +15,8 @@ enum bw_tristate { BW_AUTO = -1, BW_OFF = 0, BW_ON = 1 };
 
 /* What a kubepods cgroup gets before the agent knows its pod. */
 enum bw_posture { BW_POSTURE_ALLOW, BW_POSTURE_AUDIT, BW_POSTURE_BLOCK_EXEC };
+/* Whether BPF-LSM is used: auto falls back on the degraded mode. */
+enum bw_bpf_lsm_use { BW_BPF_LSM_AUTO, BW_BPF_LSM_REQUIRED, BW_BPF_LSM_OFF };
 
 struct bw_config {
 	char *policy_dir;
@@ -47,6 +49,9 @@ struct bw_config {
 	char *kube_context;    /* NULL: the kubeconfig's current-context */
 	char *node_name;       /* NULL: $NODE_NAME, else the host name */
 	int unclassified;      /* enum bw_posture, default audit */
+	int bpf_lsm;           /* enum bw_bpf_lsm_use, default auto */
+	bool degraded_kill;    /* --degraded-action=kill */
+	char *metrics_file;
 	char *hook_socket;     /* where bulwark-oci-hook asks; "none": no socket */
 
 	/* kernel maps */

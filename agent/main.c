@@ -80,6 +80,8 @@ struct agent {
 	bool pending, reload_files, rescan_pods;
 	int64_t boot_to_realtime_ns; /* refreshed once per ring-buffer wake-up */
 	uint64_t ticks;
+	bool metrics_failed;
+	int policy_wd, inventory_wd; /* inotify watches */
 	unsigned applies;
 	/* suppressed counts already reported, per rate-limit key */
 	struct suppressed_seen {
@@ -222,6 +224,98 @@ static void agent_record(struct agent *a, enum bw_record_kind kind, int priority
 	submit(a, bw_record_builder_finish(&b));
 }
 
+/* STATE (enforcing | degraded) and, when degraded, why and what a Block
+ * decision does: in the first record, every health event and the metrics. */
+static void add_state_fields(struct agent *a, struct bw_record_builder *b)
+{
+	bw_record_builder_add(b, "STATE", a->bpf.degraded_reason ? "degraded" : "enforcing");
+	if (a->bpf.degraded_reason) {
+		bw_record_builder_add(b, "DEGRADED_REASON", a->bpf.degraded_reason);
+		bw_record_builder_add(b, "DEGRADED_ACTION", a->cfg.degraded_kill ? "kill" : "report");
+	}
+}
+
+/* Prometheus text format, for node_exporter's textfile collector: written
+ * to a temporary file and renamed, so that a reader never sees half. */
+static void prom_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void write_metrics(struct agent *a)
+{
+	static const struct {
+		int stat;
+		const char *name, *labels, *help;
+	} counters[] = {
+		{ BW_STAT_BLOCKED, "bulwark_decisions_total", "decision=\"blocked\"", NULL },
+		{ BW_STAT_AUDITED, "bulwark_decisions_total", "decision=\"audited\"", NULL },
+		{ BW_STAT_WOULD_BLOCK, "bulwark_decisions_total", "decision=\"would-block\"", NULL },
+		{ BW_STAT_KILLED, "bulwark_decisions_total", "decision=\"killed\"", NULL },
+		{ BW_STAT_CHECKS, "bulwark_checks_total", NULL, "Hook calls from selected workloads." },
+		{ BW_STAT_EVENTS_DROPPED, "bulwark_events_dropped_total", NULL, "Events lost: ring buffer full." },
+		{ BW_STAT_SUPPRESSED, "bulwark_events_suppressed_total", NULL, "Events held back by the rate limit." },
+		{ BW_STAT_PATH_UNRESOLVED, "bulwark_paths_unresolved_total", NULL, "Paths the LSM could not resolve." },
+		{ BW_STAT_FALLBACK_UNJUDGED, "bulwark_degraded_unjudged_total", NULL,
+		  "Degraded mode: names not judged (relative or unreadable)." },
+		{ BW_STAT_WORKLOADS_FULL, "bulwark_workloads_full_total", NULL, "Cgroups not given rules: map full." },
+	};
+	uint64_t st[BW_STAT_COUNT] = { 0 };
+	char tmp[PATH_MAX];
+	const char *last = NULL;
+	FILE *f;
+
+	if (!a->cfg.metrics_file)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", a->cfg.metrics_file);
+	f = fopen(tmp, "we");
+	if (!f) {
+		if (!a->metrics_failed)
+			fprintf(stderr, "bulwarkd: cannot write metrics to %s: %m\n", tmp);
+		a->metrics_failed = true;
+		return;
+	}
+	a->metrics_failed = false;
+	bw_bpf_read_stats(&a->bpf, st);
+	fprintf(f, "# HELP bulwark_enforcing 1 when BPF-LSM programs enforce policies, 0 in the degraded mode.\n"
+		   "# TYPE bulwark_enforcing gauge\nbulwark_enforcing %d\n", a->bpf.degraded_reason ? 0 : 1);
+	fprintf(f, "# HELP bulwark_state The agent's state; degraded carries the reason.\n# TYPE bulwark_state gauge\n");
+	if (a->bpf.degraded_reason) {
+		fprintf(f, "bulwark_state{state=\"degraded\",action=\"%s\",reason=\"", a->cfg.degraded_kill ? "kill" : "report");
+		prom_escape(f, a->bpf.degraded_reason);
+		fprintf(f, "\"} 1\n");
+	} else {
+		fprintf(f, "bulwark_state{state=\"enforcing\"} 1\n");
+	}
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		if (!last || strcmp(last, counters[i].name))
+			fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", counters[i].name,
+				counters[i].help ? counters[i].help : "Decisions that produced an event, by what happened.",
+				counters[i].name);
+		last = counters[i].name;
+		fprintf(f, "%s%s%s%s %llu\n", counters[i].name, counters[i].labels ? "{" : "",
+			counters[i].labels ? counters[i].labels : "", counters[i].labels ? "}" : "",
+			(unsigned long long)st[counters[i].stat]);
+	}
+	fprintf(f, "# HELP bulwark_policy_generation Policy applies since start.\n# TYPE bulwark_policy_generation gauge\n"
+		   "bulwark_policy_generation %u\n", a->applies);
+	fprintf(f, "# HELP bulwark_workloads Cgroups given a rule set.\n# TYPE bulwark_workloads gauge\n"
+		   "bulwark_workloads %zu\n", a->plan.n_assign);
+	fprintf(f, "# HELP bulwark_policies_rejected Policy documents rejected (the last good one stays).\n"
+		   "# TYPE bulwark_policies_rejected gauge\nbulwark_policies_rejected %zu\n", a->store.rejected.n);
+	fprintf(f, "# HELP bulwark_events_read_total Events read from the kernel.\n# TYPE bulwark_events_read_total counter\n"
+		   "bulwark_events_read_total %llu\n", (unsigned long long)a->events_read);
+	if (fclose(f) == 0 && rename(tmp, a->cfg.metrics_file) < 0)
+		fprintf(stderr, "bulwarkd: cannot rename %s: %m\n", tmp);
+}
+
 /* The health event: the kernel's counters and every sink's. */
 static void emit_health(struct agent *a)
 {
@@ -233,19 +327,29 @@ static void emit_health(struct agent *a)
 		[BW_STAT_SUPPRESSED] = "SUPPRESSED_TOTAL", [BW_STAT_RATELIMIT_FULL] = "RATELIMIT_FULL",
 		[BW_STAT_KUBEPODS_NEW] = "KUBEPODS_CGROUPS_NEW", [BW_STAT_KUBEPODS_FULL] = "KUBEPODS_FULL",
 		[BW_STAT_PROC_INSERTED] = "PROCESSES_TRACKED", [BW_STAT_PROC_EXITED] = "PROCESSES_EXITED",
-		[BW_STAT_PROC_UNTRACKED] = "PROCESSES_UNTRACKED_EXEC",
+		[BW_STAT_PROC_UNTRACKED] = "PROCESSES_UNTRACKED_EXEC", [BW_STAT_WOULD_BLOCK] = "WOULD_BLOCK",
+		[BW_STAT_KILLED] = "KILLED", [BW_STAT_FALLBACK_UNJUDGED] = "DEGRADED_UNJUDGED",
 	};
 	uint64_t st[BW_STAT_COUNT] = { 0 };
 	struct bw_record_builder b;
 
 	bw_bpf_read_stats(&a->bpf, st);
 	bw_record_builder_init(&b, BW_RECORD_HEALTH, clock_ns(CLOCK_REALTIME), LOG_INFO);
-	bw_record_builder_message(&b, "bulwarkd health: enforcing, %llu blocked, %llu audited, %llu events dropped "
-				  "by the kernel, %llu suppressed",
-				  (unsigned long long)st[BW_STAT_BLOCKED], (unsigned long long)st[BW_STAT_AUDITED],
-				  (unsigned long long)st[BW_STAT_EVENTS_DROPPED], (unsigned long long)st[BW_STAT_SUPPRESSED]);
+	if (a->bpf.degraded_reason)
+		bw_record_builder_message(&b, "bulwarkd health: degraded (%s), %llu would have been blocked, %llu killed, "
+					  "%llu connects blocked, %llu audited, %llu names not judged, %llu events dropped "
+					  "by the kernel, %llu suppressed", a->bpf.degraded_reason,
+					  (unsigned long long)st[BW_STAT_WOULD_BLOCK], (unsigned long long)st[BW_STAT_KILLED],
+					  (unsigned long long)st[BW_STAT_BLOCKED], (unsigned long long)st[BW_STAT_AUDITED],
+					  (unsigned long long)st[BW_STAT_FALLBACK_UNJUDGED],
+					  (unsigned long long)st[BW_STAT_EVENTS_DROPPED], (unsigned long long)st[BW_STAT_SUPPRESSED]);
+	else
+		bw_record_builder_message(&b, "bulwarkd health: enforcing, %llu blocked, %llu audited, %llu events dropped "
+					  "by the kernel, %llu suppressed",
+					  (unsigned long long)st[BW_STAT_BLOCKED], (unsigned long long)st[BW_STAT_AUDITED],
+					  (unsigned long long)st[BW_STAT_EVENTS_DROPPED], (unsigned long long)st[BW_STAT_SUPPRESSED]);
 	bw_record_builder_add(&b, BW_FIELD_EVENT, "health");
-	bw_record_builder_add(&b, "STATE", "enforcing");
+	add_state_fields(a, &b);
 	for (int i = 0; i < BW_STAT_COUNT; i++)
 		bw_record_builder_addf(&b, names[i], "%llu", (unsigned long long)st[i]);
 	bw_record_builder_addf(&b, "EVENTS_READ", "%llu", (unsigned long long)a->events_read);
@@ -396,6 +500,10 @@ static void write_status(struct agent *a, const struct bw_policy_list *enforced,
 		return;
 	}
 	fprintf(f, "generation %u\n", a->applies);
+	if (a->bpf.degraded_reason)
+		fprintf(f, "state degraded: %s\n", a->bpf.degraded_reason);
+	else
+		fprintf(f, "state enforcing\n");
 	for (size_t i = 0; i < enforced->n; i++) {
 		char *id = bw_policy_identity(enforced->items[i]);
 
@@ -654,7 +762,8 @@ static int add_watch(struct agent *a)
 {
 	const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB;
 
-	if (a->cfg.policy_dir && inotify_add_watch(a->inofd, a->cfg.policy_dir, mask | IN_ONLYDIR) < 0) {
+	a->policy_wd = a->inventory_wd = -1;
+	if (a->cfg.policy_dir && (a->policy_wd = inotify_add_watch(a->inofd, a->cfg.policy_dir, mask | IN_ONLYDIR)) < 0) {
 		fprintf(stderr, "bulwarkd: cannot watch %s: %m\n", a->cfg.policy_dir);
 		return -errno;
 	}
@@ -667,10 +776,31 @@ static int add_watch(struct agent *a)
 			*(slash == dir ? slash + 1 : slash) = '\0';
 		else
 			snprintf(dir, sizeof(dir), ".");
-		if (inotify_add_watch(a->inofd, dir, mask | IN_ONLYDIR) < 0)
+		if ((a->inventory_wd = inotify_add_watch(a->inofd, dir, mask | IN_ONLYDIR)) < 0)
 			fprintf(stderr, "bulwarkd: cannot watch %s, inventory changes need SIGHUP: %m\n", dir);
 	}
 	return 0;
+}
+
+/* Whether a change in a watched directory can change what is enforced:
+ * policy documents, the inventory file; not the status or metrics files
+ * or an editor's swap file that may sit beside them. */
+static bool inotify_relevant(const struct agent *a, const struct inotify_event *ev)
+{
+	const char *dot;
+
+	if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF) || !ev->len)
+		return true;
+	/* "..data" is how a ConfigMap volume swaps all its files at once. */
+	if (ev->wd == a->policy_wd && (!strcmp(ev->name, "..data") || ((dot = strrchr(ev->name, '.')) &&
+	    ev->name[0] != '.' && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml")))))
+		return true;
+	if (ev->wd == a->inventory_wd && a->cfg.inventory) {
+		const char *base = strrchr(a->cfg.inventory, '/');
+
+		return !strcmp(ev->name, base ? base + 1 : a->cfg.inventory);
+	}
+	return false;
 }
 
 static int epoll_add(int ep, int fd, uint64_t tag)
@@ -777,8 +907,18 @@ static int run(struct agent *a)
 			case TAG_INO: {
 				char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 
-				while (read(a->inofd, buf, sizeof(buf)) > 0)
-					;
+				ssize_t n;
+				bool relevant = false;
+
+				while ((n = read(a->inofd, buf, sizeof(buf))) > 0)
+					for (char *p = buf; p < buf + n;) {
+						const struct inotify_event *ev = (const struct inotify_event *)p;
+
+						relevant |= inotify_relevant(a, ev);
+						p += sizeof(*ev) + ev->len;
+					}
+				if (!relevant)
+					break;
 				/* Editors save in several steps: apply once the
 				 * directory has been quiet for a moment. */
 				arm_timer(a->debouncefd, DEBOUNCE_NS, 0);
@@ -853,6 +993,7 @@ static int run(struct agent *a)
 					report_suppressed(a);
 				if (a->cfg.health_interval_s && a->ticks % a->cfg.health_interval_s == 0)
 					emit_health(a);
+				write_metrics(a);
 				break;
 			}
 			case TAG_SIG: {
@@ -992,13 +1133,6 @@ int main(int argc, char **argv)
 	}
 	a.sinks.retry_ms = 1000;
 
-	ret = bw_probe_bpf_lsm(&why);
-	if (ret < 0) {
-		fprintf(stderr, "bulwarkd: cannot enforce: %s\n", why ? why : strerror(-ret));
-		free(why);
-		bw_config_clear(&a.cfg);
-		return 1;
-	}
 	bcfg = (struct bw_bpf_config){
 		.max_workloads = a.cfg.max_workloads,
 		.max_rulesets = a.cfg.max_rulesets,
@@ -1006,6 +1140,10 @@ int main(int argc, char **argv)
 		.rate_limit = a.cfg.rate_limit,
 		.rate_window_ns = (uint64_t)a.cfg.rate_window_ms * 1000000ULL,
 		.max_processes = a.cfg.max_processes,
+		.cgroup_root = a.cfg.cgroup_root,
+		.require_enforcing = a.cfg.bpf_lsm == BW_BPF_LSM_REQUIRED,
+		.force_degraded = a.cfg.bpf_lsm == BW_BPF_LSM_OFF,
+		.degraded_kill = a.cfg.degraded_kill,
 	};
 	ret = bw_bpf_start(&a.bpf, &bcfg, &why);
 	if (ret < 0) {
@@ -1014,6 +1152,14 @@ int main(int argc, char **argv)
 		bw_config_clear(&a.cfg);
 		return 1;
 	}
+	/* The first line says what this agent can do, before anything else. */
+	if (a.bpf.degraded_reason)
+		fprintf(stderr, "bulwarkd: degraded: %s; exec and file rules in Block mode are %s "
+			"(tracepoints cannot deny), connect rules are enforced by cgroup programs\n",
+			a.bpf.degraded_reason,
+			a.cfg.degraded_kill ? "enforced by killing the caller (SIGKILL)" : "only reported as would-block");
+	else
+		fprintf(stderr, "bulwarkd: enforcing: BPF-LSM programs on exec, file open and connect\n");
 	bw_bpf_map_fds(&a.bpf, &fds);
 	/* The tracepoints follow every process from now on; the ones already
 	 * running come from /proc (entries the tracepoints made stay). */
@@ -1090,13 +1236,22 @@ int main(int argc, char **argv)
 		char pid[16];
 
 		snprintf(pid, sizeof(pid), "%d", getpid());
-		agent_record(&a, BW_RECORD_AGENT, LOG_INFO, "started",
-			     a.cfg.audit_only ? "bulwarkd started: enforcing (every policy in Audit mode)"
-					      : "bulwarkd started: enforcing",
-			     "STATE", "enforcing", "AGENT_PID", pid, "AUDIT_ONLY", a.cfg.audit_only ? "1" : "0",
-			     (const char *)NULL);
+		char msg[1024];
+
+		if (a.bpf.degraded_reason)
+			snprintf(msg, sizeof(msg), "bulwarkd started: degraded: %s%s", a.bpf.degraded_reason,
+				 a.cfg.audit_only ? " (every policy in Audit mode)" : "");
+		else
+			snprintf(msg, sizeof(msg), "bulwarkd started: enforcing%s",
+				 a.cfg.audit_only ? " (every policy in Audit mode)" : "");
+		agent_record(&a, BW_RECORD_AGENT, a.bpf.degraded_reason ? LOG_WARNING : LOG_INFO, "started", msg,
+			     "STATE", a.bpf.degraded_reason ? "degraded" : "enforcing", "AGENT_PID", pid,
+			     "AUDIT_ONLY", a.cfg.audit_only ? "1" : "0",
+			     a.bpf.degraded_reason ? "DEGRADED_REASON" : (const char *)NULL, a.bpf.degraded_reason,
+			     "DEGRADED_ACTION", a.cfg.degraded_kill ? "kill" : "report", (const char *)NULL);
 	}
 	apply(&a, true, false);
+	write_metrics(&a);
 	ret = run(&a);
 	a.pending = false;
 	decode_deferred(&a);

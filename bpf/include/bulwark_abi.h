@@ -150,6 +150,12 @@ enum {
 	BW_EVENT_BY_NAME = 1u << 2,    /* exec matched the name the caller passed */
 	BW_EVENT_WRITE = 1u << 3,      /* file event for write access */
 	BW_EVENT_READ = 1u << 4,       /* file event for read access */
+	/* Decided by a degraded-mode fallback (bpf/trace/fallback.bpf.c), not
+	 * by BPF-LSM: a Block decision there could not deny ("would block"),
+	 * unless KILLED says the caller was sent SIGKILL. Paths are the names
+	 * the caller passed, not resolved files. */
+	BW_EVENT_FALLBACK = 1u << 5,
+	BW_EVENT_KILLED = 1u << 6,
 };
 
 struct bw_event_header {
@@ -243,6 +249,9 @@ enum bw_stat {
 	BW_STAT_PROC_INSERTED,       /* process table: entries made by fork or exec */
 	BW_STAT_PROC_EXITED,         /* process table: processes that exited */
 	BW_STAT_PROC_UNTRACKED,      /* exec of a process the table did not have */
+	BW_STAT_WOULD_BLOCK,         /* degraded: Block decisions a tracepoint could not enforce */
+	BW_STAT_KILLED,              /* degraded, --degraded-action=kill: callers sent SIGKILL */
+	BW_STAT_FALLBACK_UNJUDGED,   /* degraded: names not judged (relative, unreadable) */
 	BW_STAT_COUNT,
 };
 
