@@ -333,6 +333,11 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 	}
 	if (!exe[0] && h->hook != BW_HOOK_EXEC)
 		proc_exe(ctx->proc_root, h->pid, exe, sizeof(exe));
+	if (!comm[0] && exe[0]) { /* gone before /proc was read: the kernel's comm is the name's start */
+		const char *base = strrchr(exe, '/');
+
+		snprintf(comm, sizeof(comm), "%.*s", BW_TASK_COMM_LEN - 1, base ? base + 1 : exe);
+	}
 	if (!pexe[0])
 		proc_exe(ctx->proc_root, ppid, pexe, sizeof(pexe));
 	as = ctx->cgroup_lookup ? ctx->cgroup_lookup(h->cgroup_id, ctx->userdata) : NULL;

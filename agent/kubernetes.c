@@ -255,7 +255,8 @@ static char *object_path(const char *key)
 			     second + 1);
 }
 
-void bw_k8s_report(struct bw_k8s *k, const struct bw_policy_list *local, const struct bw_plan *plan, bool audit_only)
+void bw_k8s_report(struct bw_k8s *k, const struct bw_policy_list *local, const struct bw_plan *plan, bool audit_only,
+		   const char *degraded)
 {
 	struct bw_status_report *r;
 	size_t n = 0;
@@ -309,6 +310,13 @@ void bw_k8s_report(struct bw_k8s *k, const struct bw_policy_list *local, const s
 			x->reason = strdup("CompileFailed");
 			x->message = strprintf("workload %s keeps its previous rules: %s", failed->workload,
 						   failed->message);
+		} else if (degraded) {
+			/* Not Enforcing: the node cannot deny exec and file opens. */
+			x->reason = strdup("Degraded");
+			x->message = strprintf("%s mode on %zu workload%s of this node, which runs degraded (%s): exec and "
+					       "file rules are judged by tracepoints that cannot deny, connect rules are "
+					       "enforced", audit_only ? "Audit (agent in audit-only)" : bw_mode_name(p->mode),
+					       workloads, workloads == 1 ? "" : "s", degraded);
 		} else {
 			x->enforcing = true;
 			x->reason = strdup("Enforcing");

@@ -75,8 +75,8 @@ struct bw_policy *bw_k8s_posture(const struct bw_k8s *k);
 
 /* Posts every cluster policy's status for this node, from the plan just
  * applied. */
-void bw_k8s_report(struct bw_k8s *k, const struct bw_policy_list *local, const struct bw_plan *plan,
-		   bool audit_only);
+void bw_k8s_report(struct bw_k8s *k, const struct bw_policy_list *local, const struct bw_plan *plan, bool audit_only,
+		   const char *degraded);
 /* Adds the watches' and the status writer's counters to a health record. */
 void bw_k8s_health(struct bw_k8s *k, struct bw_record_builder *b);
 /* Lines for the status file. */

@@ -724,7 +724,7 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 			     "WORKLOADS", wl, "FAILED", failed, (const char *)NULL);
 	}
 	if (a->k8s_on)
-		bw_k8s_report(&a->k8s, &a->store.current, &a->plan, a->cfg.audit_only);
+		bw_k8s_report(&a->k8s, &a->store.current, &a->plan, a->cfg.audit_only, a->bpf.degraded_reason);
 	write_status(a, &enforced, &res);
 	if (a->hooks.listen_fd >= 0) {
 		if (bw_hook_write_block_file(&a->hooks, &enforced, &a->inv) < 0)

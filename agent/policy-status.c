@@ -40,7 +40,7 @@ char *bw_policy_status_patch(struct json_object *current, const struct bw_node_r
 {
 	struct json_object *status = NULL, *nodes = NULL, *rv = NULL, *meta = NULL;
 	struct json_object *patch, *pstatus, *pnodes, *entry, *cond, *conds, *pmeta;
-	int enforcing = 0, failed = 0;
+	int enforcing = 0, failed = 0, degraded = 0; /* degraded: runs without BPF-LSM */
 	const char *prev_cond_status = NULL, *prev_cond_time = NULL;
 	char now[32];
 	char *out;
@@ -105,12 +105,16 @@ char *bw_policy_status_patch(struct json_object *current, const struct bw_node_r
 		json_object_array_add(pnodes, json_object_get(e));
 		if (json_object_object_get_ex(e, "enforcing", &v) && json_object_get_boolean(v))
 			enforcing++;
+		else if (str_of(e, "reason") && !strcmp(str_of(e, "reason"), "Degraded"))
+			degraded++;
 		else
 			failed++;
 	}
 	json_object_array_add(pnodes, entry);
 	if (r->enforcing)
 		enforcing++;
+	else if (!strcmp(r->reason, "Degraded"))
+		degraded++;
 	else
 		failed++;
 
@@ -127,13 +131,20 @@ char *bw_policy_status_patch(struct json_object *current, const struct bw_node_r
 	}
 	cond = json_object_new_object();
 	{
-		const char *st = failed == 0 && enforcing > 0 ? "True" : "False";
-		char msg[128];
+		const char *st = failed == 0 && degraded == 0 && enforcing > 0 ? "True" : "False";
+		char msg[160];
 
 		json_object_object_add(cond, "type", json_object_new_string("Enforced"));
 		json_object_object_add(cond, "status", json_object_new_string(st));
-		json_object_object_add(cond, "reason", json_object_new_string(failed ? "NodesFailing" : "AllNodesEnforcing"));
-		snprintf(msg, sizeof(msg), "enforced on %d node%s, failing on %d", enforcing, enforcing == 1 ? "" : "s", failed);
+		json_object_object_add(cond, "reason", json_object_new_string(failed     ? "NodesFailing"
+									     : degraded ? "NodesDegraded"
+											: "AllNodesEnforcing"));
+		if (degraded)
+			snprintf(msg, sizeof(msg), "enforced on %d node%s, degraded (no BPF-LSM) on %d, failing on %d",
+				 enforcing, enforcing == 1 ? "" : "s", degraded, failed);
+		else
+			snprintf(msg, sizeof(msg), "enforced on %d node%s, failing on %d", enforcing,
+				 enforcing == 1 ? "" : "s", failed);
 		json_object_object_add(cond, "message", json_object_new_string(msg));
 		json_object_object_add(cond, "observedGeneration", json_object_new_int64(r->observed_generation));
 		/* The transition time moves only when the status flips. */
@@ -147,6 +158,7 @@ char *bw_policy_status_patch(struct json_object *current, const struct bw_node_r
 	json_object_object_add(pstatus, "nodes", pnodes);
 	json_object_object_add(pstatus, "enforcingNodes", json_object_new_int(enforcing));
 	json_object_object_add(pstatus, "failedNodes", json_object_new_int(failed));
+	json_object_object_add(pstatus, "degradedNodes", json_object_new_int(degraded));
 	json_object_object_add(pstatus, "rules", json_object_new_int(r->rules));
 	json_object_object_add(pstatus, "conditions", conds);
 	json_object_object_add(patch, "status", pstatus);

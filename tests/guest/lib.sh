@@ -25,9 +25,10 @@ wait_for() {
     done
 }
 
-AGENT_OUT=/run/bulwark-events.jsonl
-AGENT_ERR=/run/bulwark-agent.err
-AGENT_STATUS=/run/bulwark-status
+# Overridable, for scenarios that also run on the host (tests/agent/modes-host.sh).
+AGENT_OUT=${AGENT_OUT:-/run/bulwark-events.jsonl}
+AGENT_ERR=${AGENT_ERR:-/run/bulwark-agent.err}
+AGENT_STATUS=${AGENT_STATUS:-/run/bulwark-status}
 
 # start_agent ARGS...: starts bulwarkd and waits for its first policy apply
 start_agent() {

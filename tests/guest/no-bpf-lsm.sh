@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # no-bpf-lsm.sh BUILD_DIR: boots the guest kernel with the BPF LSM left out
 # of lsm= and checks that (1) the guest run fails rather than skipping, and
-# (2) bulwarkd refuses to start, naming the missing LSM.
+# (2) bulwarkd runs degraded, saying so and why, and does what the degraded
+# mode promises (tests/guest/modes in its degraded form), and (3) refuses to
+# start with --bpf-lsm required, naming the missing LSM.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log=$(mktemp "${TMPDIR:-/tmp}/bulwark-no-bpf-lsm.XXXXXX")
@@ -16,10 +18,16 @@ ok() { echo "PASS $*"; pass=$((pass + 1)); }
 ko() { echo "FAIL $*"; fail=$((fail + 1)); }
 [ "$rc" -ne 0 ] && ok "a guest without the BPF LSM fails the run (rc=$rc)" || ko "a guest without the BPF LSM fails the run"
 grep -q 'BULWARK-GUEST: FAIL no bpf LSM' "$log" && ok "the harness names the missing LSM" || ko "the harness names the missing LSM"
-grep -q 'NO-BPF-LSM: bulwarkd exit=1' "$log" && ok "bulwarkd exits 1" || ko "bulwarkd exits 1"
-grep -q 'NO-BPF-LSM: stderr: bulwarkd: cannot enforce: the BPF LSM is not active (active LSMs: lockdown,capability,landlock)' "$log" &&
-    ok "bulwarkd says the BPF LSM is not active and which LSMs are" || ko "bulwarkd's refusal message"
-grep -q 'NO-BPF-LSM: stdout: .*"state":"enforcing"' "$log" && ko "bulwarkd never claims to enforce" || ok "bulwarkd never claims to enforce"
+grep -q 'NO-BPF-LSM: required: bulwarkd exit=1' "$log" && ok "--bpf-lsm required: bulwarkd exits 1" ||
+    ko "--bpf-lsm required: bulwarkd exits 1"
+grep -q 'NO-BPF-LSM: required: stderr: bulwarkd: cannot enforce: the BPF LSM is not active (active LSMs: lockdown,capability,landlock)' "$log" &&
+    ok "--bpf-lsm required: says the BPF LSM is not active and which LSMs are" || ko "--bpf-lsm required: refusal message"
+grep -q 'NO-BPF-LSM: modes: first line: bulwarkd: degraded: the BPF LSM is not active (active LSMs: lockdown,capability,landlock)' "$log" &&
+    ok "auto: the first line says degraded and why" || ko "auto: the first line says degraded and why"
+mp=$(grep -c 'NO-BPF-LSM: modes: BULWARK-TEST: PASS' "$log" || true)
+mf=$(grep -c 'NO-BPF-LSM: modes: BULWARK-TEST: FAIL' "$log" || true)
+[ "$mp" -gt 50 ] && [ "$mf" -eq 0 ] && ok "the degraded scenario on this kernel ($mp checks)" ||
+    ko "the degraded scenario on this kernel ($mp passed, $mf failed)"
 [ "$fail" -eq 0 ] || sed -n '/NO-BPF-LSM\|BULWARK-GUEST/p' "$log"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

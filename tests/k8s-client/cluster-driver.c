@@ -103,7 +103,7 @@ static void apply(struct driver *d, bool reload)
 		return;
 	}
 	d->generation++;
-	bw_k8s_report(&d->k8s, &d->store.current, &plan, false);
+	bw_k8s_report(&d->k8s, &d->store.current, &plan, false, getenv("DRIVER_DEGRADED"));
 	write_state(d, &pols, &plan);
 	bw_plan_clear(&plan);
 	free(pols.items);

@@ -291,7 +291,8 @@ wait_until 30 has '^ready 1'
 wait_until 10 has "^workload $web_ctr "
 
 # ---- 6. two nodes write the same status ----
-start_driver d2 "$state2" node2
+# node2 runs degraded (no BPF-LSM): its entry must say so, not "Enforcing".
+DRIVER_DEGRADED="the BPF LSM is not active" start_driver d2 "$state2" node2
 t_two_nodes() {
     wait_until 30 has '^ready 1' "$state2" &&
         wait_until 10 has "^workload $far_ctr shop/far/main ClusterBulwarkPolicy lock-shells\$" "$state2" &&
@@ -300,11 +301,14 @@ import json, sys
 s = json.load(sys.stdin)[\"status\"]
 names = sorted(e[\"name\"] for e in s[\"nodes\"])
 assert names == [\"node1\", \"node2\"], names
-assert s[\"enforcingNodes\"] == 2 and s[\"failedNodes\"] == 0, s
-assert s[\"conditions\"][0][\"status\"] == \"True\", s
+assert s[\"enforcingNodes\"] == 1 and s[\"failedNodes\"] == 0 and s[\"degradedNodes\"] == 1, s
+n2 = [e for e in s[\"nodes\"] if e[\"name\"] == \"node2\"][0]
+assert n2[\"reason\"] == \"Degraded\" and \"runs degraded (the BPF LSM is not active)\" in n2[\"message\"], n2
+c = s[\"conditions\"][0]
+assert c[\"status\"] == \"False\" and c[\"reason\"] == \"NodesDegraded\", c
 "'
 }
-check "a second node (node2) only takes its own pod and adds its entry beside node1's: enforcingNodes 2" t_two_nodes
+check "a second node (node2, degraded) only takes its own pod and adds its entry beside node1's: Degraded, enforcingNodes 1" t_two_nodes
 t_conflicts() {
     # Both nodes rewrite their entries at once, many times: every write goes
     # through (a 409 is retried on the fresh object), no entry is lost.

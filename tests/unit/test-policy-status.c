@@ -32,7 +32,7 @@ int main(void)
 	p = bw_policy_status_patch(obj, &a);
 	ASSERT(p && strstr(p, "\"metadata\":{\"resourceVersion\":\"41\"}"));
 	ASSERT(p && strstr(p, "\"name\":\"node-a\",\"enforcing\":true,\"reason\":\"Enforcing\""));
-	ASSERT(p && strstr(p, "\"enforcingNodes\":1,\"failedNodes\":0,\"rules\":9"));
+	ASSERT(p && strstr(p, "\"enforcingNodes\":1,\"failedNodes\":0,\"degradedNodes\":0,\"rules\":9"));
 	ASSERT(p && strstr(p, "\"type\":\"Enforced\",\"status\":\"True\",\"reason\":\"AllNodesEnforcing\""));
 	printf("%s\n", p ? p : "(null)");
 	apply(obj, p);
@@ -63,6 +63,18 @@ int main(void)
 	ASSERT(p && strstr(p, "\"status\":\"True\"") && strstr(p, "\"lastTransitionTime\":\"2025-11-21T18:34:20Z\""));
 	apply(obj, p);
 	free(p);
+	/* node-b runs degraded (no BPF-LSM): neither enforcing nor failing */
+	b.enforcing = false;
+	b.reason = "Degraded";
+	b.now_realtime_ns = T0 + 90000000000ULL;
+	p = bw_policy_status_patch(obj, &b);
+	ASSERT(p && strstr(p, "\"enforcingNodes\":1,\"failedNodes\":0,\"degradedNodes\":1"));
+	ASSERT(p && strstr(p, "\"status\":\"False\",\"reason\":\"NodesDegraded\",\"message\":\"enforced on 1 node, "
+			      "degraded (no BPF-LSM) on 1, failing on 0\""));
+	free(p);
+	b.enforcing = true; /* back as it was: the object still holds the enforcing entry */
+	b.reason = "Enforcing";
+
 	/* and a report that changes nothing in the condition keeps its time */
 	a.message = "selects 3 workloads";
 	a.now_realtime_ns = T0 + 120000000000ULL;
