@@ -45,7 +45,7 @@ wait_generation() {
         g=$(sed -n 's/^generation //p' "$AGENT_STATUS" 2>/dev/null)
         [ -n "$g" ] && [ "$g" -ge "$1" ] && return 0
         i=$((i + 1))
-        if [ "$i" -gt 1000 ] || ! kill -0 "$AGENT_PID" 2>/dev/null; then
+        if [ "$i" -gt "${WAIT_TRIES:-1000}" ] || ! kill -0 "$AGENT_PID" 2>/dev/null; then
             echo "agent did not reach generation $1; stderr:"; cat "$AGENT_ERR"
             return 1
         fi

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * bulwark-bench: the measuring half of bench/ (bench/guest/bench.sh drives
+ * it inside the guest). Every command prints "key value" lines on stdout.
+ *
+ *   bulwark-bench [--cgroup DIR] micro open|exec|connect ITERATIONS [FILE]
+ *       ns per operation: open+close of FILE (allowed), fork+exec of
+ *       /bin/true and wait, socket+connect to a listener on 127.0.0.1 (with
+ *       its accept and closes). Prints "ns_per_op N".
+ *   bulwark-bench floor
+ *       attaches empty BPF-LSM programs to exec, file_open and connect
+ *       (bench/floor.bpf.c), prints "attached", holds them until SIGTERM.
+ *   bulwark-bench [--cgroup DIR] load FILE SECONDS
+ *       opens and closes FILE as fast as it can: "ops N" and "seconds S".
+ *   bulwark-bench [--cgroup DIR] latency EVENTS_FILE FILE COUNT GAP_US
+ *       COUNT times: open FILE (an audited open), then wait until a new line
+ *       naming FILE is appended to EVENTS_FILE (the agent's file sink); the
+ *       time from just before the open to the line being readable is the
+ *       kernel-to-sink latency. Prints p50_us, p99_us, max_us, lost.
+ *   bulwark-bench [--cgroup DIR] propagate DIR ON.yaml OFF.yaml FILE COUNT
+ *       COUNT times: put ON.yaml (a rule denying reads of FILE) into the
+ *       policy directory DIR as one rename, and time until opening FILE
+ *       fails with EPERM; then OFF.yaml, until it opens again. Prints
+ *       p50_ms, p99_ms, max_ms for both directions.
+ *
+ * --cgroup DIR moves the process into that cgroup2 directory first.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "floor.skel.h"
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int die(const char *what)
+{
+	fprintf(stderr, "bulwark-bench: %s: %s\n", what, strerror(errno));
+	return 2;
+}
+
+static int join_cgroup(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "0", 1) != 1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The value at quantile q of n sorted samples (nearest rank). */
+static uint64_t quantile(const uint64_t *v, size_t n, double q)
+{
+	size_t i = (size_t)(q * (double)n + 0.999999);
+
+	if (!n)
+		return 0;
+	if (i < 1)
+		i = 1;
+	return v[(i > n ? n : i) - 1];
+}
+
+static int micro_open(long n, const char *file)
+{
+	for (long i = 0; i < n; i++) {
+		int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return die(file);
+		close(fd);
+	}
+	return 0;
+}
+
+static int micro_exec(long n)
+{
+	for (long i = 0; i < n; i++) {
+		int st;
+		pid_t p = fork();
+
+		if (p < 0)
+			return die("fork");
+		if (p == 0) {
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		if (waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "bulwark-bench: /bin/true did not run (status %d)\n", st);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static int micro_connect(long n)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 64) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &len) < 0)
+		return die("listen on 127.0.0.1");
+	for (long i = 0; i < n; i++) {
+		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), a;
+
+		if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			return die("connect to 127.0.0.1");
+		/* Loopback completes the handshake in connect: accept now. */
+		a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		if (a < 0)
+			return die("accept");
+		close(a);
+		close(s);
+	}
+	close(l);
+	return 0;
+}
+
+static int cmd_micro(int argc, char **argv)
+{
+	uint64_t t0, t1;
+	long n;
+	int ret;
+
+	if (argc < 3)
+		return fprintf(stderr, "usage: micro open|exec|connect N [FILE]\n"), 2;
+	n = atol(argv[2]);
+	if (n <= 0)
+		return fprintf(stderr, "bulwark-bench: bad iteration count %s\n", argv[2]), 2;
+	t0 = now_ns(CLOCK_MONOTONIC);
+	if (!strcmp(argv[1], "open"))
+		ret = micro_open(n, argc > 3 ? argv[3] : "/etc/hostname");
+	else if (!strcmp(argv[1], "exec"))
+		ret = micro_exec(n);
+	else if (!strcmp(argv[1], "connect"))
+		ret = micro_connect(n);
+	else
+		return fprintf(stderr, "bulwark-bench: unknown operation %s\n", argv[1]), 2;
+	t1 = now_ns(CLOCK_MONOTONIC);
+	if (ret)
+		return ret;
+	printf("ns_per_op %.1f\n", (double)(t1 - t0) / (double)n);
+	return 0;
+}
+
+static volatile sig_atomic_t stop;
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int cmd_floor(void)
+{
+	struct floor_bpf *f = floor_bpf__open_and_load();
+	sigset_t none;
+
+	if (!f || floor_bpf__attach(f) < 0) {
+		fprintf(stderr, "bulwark-bench: cannot load or attach the floor programs\n");
+		floor_bpf__destroy(f);
+		return 2;
+	}
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	printf("attached\n");
+	fflush(stdout);
+	sigemptyset(&none);
+	while (!stop)
+		sigsuspend(&none);
+	floor_bpf__destroy(f);
+	return 0;
+}
+
+static int cmd_load(int argc, char **argv)
+{
+	uint64_t t0, end, ops = 0;
+
+	if (argc < 3)
+		return fprintf(stderr, "usage: load FILE SECONDS\n"), 2;
+	t0 = now_ns(CLOCK_MONOTONIC);
+	end = t0 + (uint64_t)(atof(argv[2]) * 1e9);
+	while (now_ns(CLOCK_MONOTONIC) < end) {
+		for (int i = 0; i < 64; i++) {
+			int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+
+			if (fd < 0)
+				return die(argv[1]);
+			close(fd);
+		}
+		ops += 64;
+	}
+	printf("ops %llu\nseconds %.3f\n", (unsigned long long)ops, (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+	return 0;
+}
+
+/* Waits until the file grows past *off and a line naming needle arrives;
+ * returns 0, or -1 after timeout_ns. */
+static int wait_line(int fd, off_t *off, const char *needle, uint64_t timeout_ns)
+{
+	static char buf[1 << 16];
+	uint64_t end = now_ns(CLOCK_MONOTONIC) + timeout_ns;
+
+	for (;;) {
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, *off);
+
+		if (n > 0) {
+			char *nl = memrchr(buf, '\n', (size_t)n);
+
+			if (nl) {
+				*nl = '\0';
+				*off += nl - buf + 1;
+				if (strstr(buf, needle))
+					return 0;
+				continue;
+			}
+		}
+		if (now_ns(CLOCK_MONOTONIC) > end)
+			return -1;
+		/* A spin with a yield: a sleep here would be the latency measured. */
+		sched_yield();
+	}
+}
+
+static int cmd_latency(int argc, char **argv)
+{
+	long count, gap_us, lost = 0, got = 0;
+	uint64_t *lat;
+	char needle[4200];
+	struct stat st;
+	off_t off;
+	int fd;
+
+	if (argc < 5)
+		return fprintf(stderr, "usage: latency EVENTS_FILE FILE COUNT GAP_US\n"), 2;
+	count = atol(argv[3]);
+	gap_us = atol(argv[4]);
+	fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || count <= 0)
+		return die(argv[1]);
+	off = st.st_size;
+	snprintf(needle, sizeof(needle), "\"target\":\"%s\"", argv[2]);
+	lat = calloc((size_t)count, sizeof(*lat));
+	for (long i = 0; i < count; i++) {
+		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+		int f = open(argv[2], O_RDONLY | O_CLOEXEC);
+
+		if (f < 0)
+			return die(argv[2]);
+		close(f);
+		if (wait_line(fd, &off, needle, 2000000000ULL) < 0) {
+			lost++;
+			continue;
+		}
+		lat[got++] = now_ns(CLOCK_MONOTONIC) - t0;
+		if (gap_us > 0)
+			usleep((useconds_t)gap_us);
+	}
+	qsort(lat, (size_t)got, sizeof(*lat), cmp_u64);
+	printf("samples %ld\nlost %ld\np50_us %.1f\np99_us %.1f\nmax_us %.1f\n", got, lost,
+	       quantile(lat, (size_t)got, 0.5) / 1e3, quantile(lat, (size_t)got, 0.99) / 1e3,
+	       got ? lat[got - 1] / 1e3 : 0.0);
+	free(lat);
+	close(fd);
+	return 0;
+}
+
+static int put_policy(const char *dir, const char *src)
+{
+	char tmp[4096], dst[4096], buf[65536];
+	ssize_t n;
+	int in, out;
+
+	snprintf(tmp, sizeof(tmp), "%s/.propagate.tmp", dir);
+	snprintf(dst, sizeof(dst), "%s/propagate.yaml", dir);
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (in < 0 || out < 0)
+		return -1;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			return -1;
+	close(in);
+	if (close(out) < 0)
+		return -1;
+	return rename(tmp, dst);
+}
+
+/* Spins until opening file gives want_errno (0: success); 10 s at most. */
+static int until_open(const char *file, int want_errno)
+{
+	uint64_t end = now_ns(CLOCK_MONOTONIC) + 10000000000ULL;
+
+	while (now_ns(CLOCK_MONOTONIC) < end) {
+		int fd = open(file, O_RDONLY | O_CLOEXEC), e = fd < 0 ? errno : 0;
+
+		if (fd >= 0)
+			close(fd);
+		if (e == want_errno)
+			return 0;
+	}
+	return -1;
+}
+
+static int cmd_propagate(int argc, char **argv)
+{
+	uint64_t *on, *off;
+	long count;
+	int n = 0;
+
+	if (argc < 6)
+		return fprintf(stderr, "usage: propagate DIR ON.yaml OFF.yaml FILE COUNT\n"), 2;
+	count = atol(argv[5]);
+	if (count <= 0)
+		return 2;
+	on = calloc((size_t)count, sizeof(*on));
+	off = calloc((size_t)count, sizeof(*off));
+	for (long i = 0; i < count; i++, n++) {
+		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+
+		if (put_policy(argv[1], argv[2]) < 0)
+			return die("writing the policy");
+		if (until_open(argv[4], EPERM) < 0)
+			return fprintf(stderr, "bulwark-bench: the rule never took effect\n"), 1;
+		on[i] = now_ns(CLOCK_MONOTONIC) - t0;
+		t0 = now_ns(CLOCK_MONOTONIC);
+		if (put_policy(argv[1], argv[3]) < 0)
+			return die("writing the policy");
+		if (until_open(argv[4], 0) < 0)
+			return fprintf(stderr, "bulwark-bench: the rule was never lifted\n"), 1;
+		off[i] = now_ns(CLOCK_MONOTONIC) - t0;
+	}
+	qsort(on, (size_t)n, sizeof(*on), cmp_u64);
+	qsort(off, (size_t)n, sizeof(*off), cmp_u64);
+	printf("samples %d\non_p50_ms %.2f\non_p99_ms %.2f\non_max_ms %.2f\noff_p50_ms %.2f\noff_p99_ms %.2f\n", n,
+	       quantile(on, (size_t)n, 0.5) / 1e6, quantile(on, (size_t)n, 0.99) / 1e6, on[n - 1] / 1e6,
+	       quantile(off, (size_t)n, 0.5) / 1e6, quantile(off, (size_t)n, 0.99) / 1e6);
+	free(on);
+	free(off);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2 && !strcmp(argv[1], "--cgroup")) {
+		if (join_cgroup(argv[2]) < 0)
+			return die(argv[2]);
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 2)
+		return fprintf(stderr, "usage: bulwark-bench [--cgroup DIR] micro|floor|load|latency|propagate ...\n"), 2;
+	if (!strcmp(argv[1], "micro"))
+		return cmd_micro(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "floor"))
+		return cmd_floor();
+	if (!strcmp(argv[1], "load"))
+		return cmd_load(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "latency"))
+		return cmd_latency(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "propagate"))
+		return cmd_propagate(argc - 1, argv + 1);
+	fprintf(stderr, "bulwark-bench: unknown command %s\n", argv[1]);
+	return 2;
+}

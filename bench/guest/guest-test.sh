@@ -1,0 +1,209 @@
+#!/bin/sh
+# The benchmark, inside the guest (Debian's kernel, real BPF-LSM): every
+# configuration in this one boot, interleaved round by round, each result on
+# a "BENCH:" line that bench/run.sh turns into the CSV and the report.
+# Settings come from /scenario/bench.conf (written by bench/run.sh).
+. /scenario/lib.sh
+. /scenario/bench.conf
+
+B=/run/bench
+mkdir -p $B /srv/bench /srv/deny /opt/deny
+echo data >/srv/bench/allowed
+echo data >/srv/bench/propagate
+for w in plain unselected r10 r1000 r10000 audit; do mkdir -p /sys/fs/cgroup/bench/$w; done
+AGENT_ARGS="--hook-socket none --journald false --syslog false --rate-limit 0 --health-interval 0"
+
+emit() { echo "BENCH: $*"; }
+# Milliseconds since boot (busybox date has no %N).
+ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
+
+# micro CONFIG CGROUP: the three operations, once each, in this round.
+micro() {
+    for op in open exec connect; do
+        case $op in
+        open) n=$N_OPEN ;;
+        exec) n=$N_EXEC ;;
+        connect) n=$N_CONNECT ;;
+        esac
+        v=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/$2 micro $op $n /srv/bench/allowed | sed -n 's/^ns_per_op //p')
+        if [ -n "$v" ]; then
+            emit "micro round=$round config=$1 op=$op ns=$v"
+        else
+            fail "micro $1 $op ran"
+        fi
+    done
+}
+
+# The agent's configurations share one start per round: the cgroup the
+# benchmark runs in picks what the agent does for it.
+agent_round() {
+    rm -f $B/events.jsonl
+    start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
+        --events-file $B/events.jsonl $AGENT_ARGS || { fail "agent starts (round $round)"; return; }
+    grep -q '^workloads 4$' "$AGENT_STATUS" || { fail "agent selects 4 workloads"; cat "$AGENT_STATUS"; }
+    for c in $1; do
+        micro "$c" "$c"
+    done
+    stop_agent || fail "agent stops cleanly (round $round)"
+}
+
+floor_round() {
+    bulwark-bench floor >$B/floor.out 2>&1 &
+    fp=$!
+    wait_for $B/floor.out '^attached' 500 || { fail "floor programs attach"; cat $B/floor.out; return; }
+    micro floor plain
+    kill $fp
+    wait $fp
+}
+
+apparmor_round() {
+    # The process changes to the profile at its next exec (attr/exec).
+    for op in open exec connect; do
+        case $op in
+        open) n=$N_OPEN ;;
+        exec) n=$N_EXEC ;;
+        connect) n=$N_CONNECT ;;
+        esac
+        v=$(sh -c 'echo -n "exec bulwark-bench" >/proc/self/attr/exec && exec bulwark-bench --cgroup /sys/fs/cgroup/bench/plain micro '"$op $n"' /srv/bench/allowed' |
+            sed -n 's/^ns_per_op //p')
+        if [ -n "$v" ]; then emit "micro round=$round config=apparmor-10000 op=$op ns=$v"; else fail "micro apparmor $op ran"; fi
+    done
+}
+
+auditd_round() {
+    auditctl -R /scenario/auditd/bench.rules >/dev/null || { fail "auditd rules load"; return; }
+    micro auditd-10000 plain
+    auditctl -D >/dev/null
+}
+
+echo "== setup"
+has_apparmor=0
+if [ "${APPARMOR:-0}" = 1 ] && grep -q apparmor /sys/kernel/security/lsm; then
+    mkdir -p /etc/apparmor.d
+    if apparmor_parser -r -K /scenario/apparmor/bulwark-bench 2>$B/aa.err; then
+        has_apparmor=1
+        pass "AppArmor profile loaded"
+    else
+        fail "AppArmor profile loaded"; cat $B/aa.err
+    fi
+fi
+has_auditd=0
+if [ "${AUDITD:-0}" = 1 ]; then
+    mkdir -p /var/log/audit /etc/audit
+    auditd -n -f -c /scenario/auditd >$B/auditd.out 2>&1 &
+    AUDITD_PID=$!
+    i=0
+    while ! auditctl -s 2>/dev/null | grep -q "pid $AUDITD_PID"; do
+        i=$((i + 1)); [ $i -lt 500 ] || break; sleep 0.02
+    done
+    if auditctl -s | grep -q "pid $AUDITD_PID"; then has_auditd=1; pass "auditd runs"; else fail "auditd runs"; cat $B/auditd.out; auditctl -s; fi
+fi
+
+echo "== micro: $ROUNDS rounds, open $N_OPEN, exec $N_EXEC, connect $N_CONNECT per run"
+round=1
+while [ $round -le "$ROUNDS" ]; do
+    # Rotate the order each round so that drift spreads over every config.
+    case $((round % 3)) in
+    0) order="none agent floor" ; agents="r10000 audit unselected r10 r1000" ;;
+    1) order="floor none agent" ; agents="unselected r10 r1000 r10000 audit" ;;
+    2) order="agent floor none" ; agents="audit r1000 r10 unselected r10000" ;;
+    esac
+    for c in $order; do
+        case $c in
+        none) micro none plain ;;
+        floor) floor_round ;;
+        agent) agent_round "$agents" ;;
+        esac
+    done
+    [ $has_apparmor = 1 ] && apparmor_round
+    [ $has_auditd = 1 ] && auditd_round
+    round=$((round + 1))
+done
+pass "micro rounds ran"
+
+echo "== event pipeline: file sink"
+rm -f $B/events.jsonl
+start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
+    --events-file $B/events.jsonl --events-file-max-bytes 1073741824 $AGENT_ARGS
+pid=$AGENT_PID
+cpu0=$(awk '{print $14 + $15}' /proc/$pid/stat)
+t0=$(ms)
+out=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/audit load /srv/bench/allowed "$LOAD_SECONDS")
+ops=$(echo "$out" | sed -n 's/^ops //p')
+secs=$(echo "$out" | sed -n 's/^seconds //p')
+# Drained: every event the kernel sent is written or counted as lost.
+kill -USR1 $pid
+wait_for "$AGENT_OUT" '"event":"health"' 3000
+sleep 1 # the sink thread's queue empties; the counts below are read after it
+kill -USR1 $pid
+i=0
+while [ "$(grep -c '"event":"health"' "$AGENT_OUT")" -lt 2 ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i + 1)); done
+t1=$(ms)
+cpu1=$(awk '{print $14 + $15}' /proc/$pid/stat)
+rss_load=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
+written=$(grep -c '"hook":"file"' $B/events.jsonl)
+h=$(grep '"event":"health"' "$AGENT_OUT" | tail -1)
+num() { echo "$h" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+sinkf=$(echo "$h" | sed -n 's/.*"sink_file":"[a-z]* written=[0-9]* dropped_full=\([0-9]*\) dropped_down=\([0-9]*\).*/\1 \2/p')
+emit "pipeline sink=file ops=$ops seconds=$secs written=$written kernel_dropped=$(num events_dropped) suppressed=$(num suppressed_total) sink_dropped_full=${sinkf% *} sink_dropped_down=${sinkf#* } audited=$(num audited) cpu_ticks=$((cpu1 - cpu0)) wall_ms=$((t1 - t0)) rss_kb=$rss_load"
+lat=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/audit latency $B/events.jsonl /srv/bench/allowed "$LAT_COUNT" 1000 | tr '\n' ' ')
+emit "latency sink=file $lat"
+stop_agent
+
+echo "== event pipeline: journald"
+if command -v /lib/systemd/systemd-journald >/dev/null 2>&1; then
+    mkdir -p /run/systemd/journal /var/log/journal
+    /lib/systemd/systemd-journald >$B/journald.out 2>&1 &
+    JPID=$!
+    i=0; while [ ! -S /run/systemd/journal/socket ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i + 1)); done
+    start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
+        --journald true $AGENT_ARGS --journald true
+    pid=$AGENT_PID
+    out=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/audit load /srv/bench/allowed "$LOAD_SECONDS")
+    ops=$(echo "$out" | sed -n 's/^ops //p')
+    secs=$(echo "$out" | sed -n 's/^seconds //p')
+    sleep 1
+    kill -USR1 $pid
+    wait_for "$AGENT_OUT" '"event":"health"' 3000
+    h=$(grep '"event":"health"' "$AGENT_OUT" | tail -1)
+    sinkj=$(echo "$h" | sed -n 's/.*"sink_journald":"[a-z]* written=\([0-9]*\) dropped_full=\([0-9]*\) dropped_down=\([0-9]*\).*/\1 \2 \3/p')
+    set -- $sinkj
+    emit "pipeline sink=journald ops=$ops seconds=$secs written=$1 kernel_dropped=$(num events_dropped) suppressed=$(num suppressed_total) sink_dropped_full=$2 sink_dropped_down=$3 audited=$(num audited)"
+    stop_agent
+    kill $JPID 2>/dev/null
+fi
+
+echo "== footprint: 1,000 policies, 500 workloads"
+w=0
+while [ $w -lt 500 ]; do mkdir -p /sys/fs/cgroup/foot/w$w; w=$((w + 1)); done
+start_agent --policy-dir /scenario/footprint/policies --inventory /scenario/footprint/inventory.yaml \
+    --events-file $B/foot.jsonl $AGENT_ARGS
+grep -q '^workloads 500$' "$AGENT_STATUS" && pass "footprint: 500 workloads selected" ||
+    { fail "footprint: 500 workloads selected"; grep -v '^policy' "$AGENT_STATUS"; }
+pid=$AGENT_PID
+cpu0=$(awk '{print $14 + $15}' /proc/$pid/stat)
+sleep 5 # idle: what the agent costs with nothing happening, over 5 s
+cpu1=$(awk '{print $14 + $15}' /proc/$pid/stat)
+rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
+hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
+maps=0
+for f in /proc/$pid/fdinfo/*; do
+    m=$(sed -n 's/^memlock:[[:space:]]*\([0-9]*\)/\1/p' $f 2>/dev/null)
+    [ -n "$m" ] && maps=$((maps + m))
+done
+emit "footprint policies=1000 workloads=500 rss_kb=$rss hwm_kb=$hwm idle_cpu_ticks_5s=$((cpu1 - cpu0)) map_bytes=$maps"
+stop_agent
+
+echo "== propagation"
+mkdir -p $B/prop
+cp /scenario/micro/policies/*.yaml $B/prop/
+cp /scenario/propagate/off.yaml $B/prop/propagate.yaml
+start_agent --policy-dir $B/prop --inventory /scenario/micro/inventory.yaml --events-file $B/prop.jsonl $AGENT_ARGS
+p=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/r10 propagate $B/prop /scenario/propagate/on.yaml \
+    /scenario/propagate/off.yaml /srv/bench/propagate "$PROP_COUNT" | tr '\n' ' ')
+[ -n "$p" ] && pass "propagation measured" || fail "propagation measured"
+emit "propagate $p"
+stop_agent
+
+[ -n "${AUDITD_PID:-}" ] && kill $AUDITD_PID
+finish

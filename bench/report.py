@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""report.py CONSOLE_LOG OUT_DIR [--smoke] [--started T] [--host K] [--cpus N]
+
+Turns the guest's "BENCH:" lines into OUT_DIR/performance.csv (one row per
+measurement) and OUT_DIR/PERFORMANCE.md (medians, spread, ratios, targets).
+With --smoke it only checks that every configuration produced its rows and
+exits non-zero when one is missing.
+"""
+import argparse
+import re
+import statistics
+import sys
+
+ap = argparse.ArgumentParser()
+ap.add_argument("log")
+ap.add_argument("out")
+ap.add_argument("--smoke", action="store_true")
+ap.add_argument("--started", default="")
+ap.add_argument("--host", default="")
+ap.add_argument("--cpus", default="")
+args = ap.parse_args()
+
+rows = []  # (kind, fields)
+with open(args.log, "rb") as f:
+    for raw in f:
+        line = raw.decode("utf-8", "replace")
+        i = line.find("BENCH: ")
+        if i < 0:
+            continue
+        parts = line[i + 7:].split()
+        kind, kv = parts[0], {}
+        rest = " ".join(parts[1:])
+        # "key=value" pairs, and "key value" pairs from bulwark-bench output
+        for m in re.finditer(r"(\w+)=(\S+)", rest):
+            kv[m.group(1)] = m.group(2)
+        toks = [t for t in parts[1:] if "=" not in t]
+        for k, v in zip(toks[0::2], toks[1::2]):
+            kv[k] = v
+        rows.append((kind, kv))
+
+OPS = ["open", "exec", "connect"]
+AGENT = ["unselected", "r10", "r1000", "r10000", "audit"]
+micro = {}
+for kind, kv in rows:
+    if kind == "micro":
+        micro.setdefault((kv["config"], kv["op"]), []).append(float(kv["ns"]))
+configs = [c for c in ["none", "floor"] + AGENT + ["apparmor-10000", "auditd-10000"]
+           if any((c, op) in micro for op in OPS)]
+pipeline = {kv.get("sink"): kv for kind, kv in rows if kind == "pipeline"}
+latency = {kv.get("sink"): kv for kind, kv in rows if kind == "latency"}
+footprint = next((kv for kind, kv in rows if kind == "footprint"), None)
+propagate = next((kv for kind, kv in rows if kind == "propagate"), None)
+
+missing = [f"micro {c} {op}" for c in ["none", "floor"] + AGENT for op in OPS if (c, op) not in micro]
+missing += [f"pipeline {s}" for s in ("file",) if s not in pipeline]
+missing += [n for n, v in (("latency", latency.get("file")), ("footprint", footprint), ("propagate", propagate)) if not v]
+
+with open(f"{args.out}/performance.csv", "w") as f:
+    f.write("kind,config,op,round,metric,value\n")
+    for kind, kv in rows:
+        if kind == "micro":
+            f.write(f"micro,{kv['config']},{kv['op']},{kv['round']},ns_per_op,{kv['ns']}\n")
+        else:
+            name = kv.get("sink", "")
+            for k, v in kv.items():
+                if k != "sink":
+                    f.write(f"{kind},{name},,,{k},{v}\n")
+
+if args.smoke:
+    if missing:
+        print("bench smoke: missing rows: " + ", ".join(missing))
+        sys.exit(1)
+    print(f"bench smoke: {len(rows)} rows, every configuration measured")
+    sys.exit(0)
+
+
+def med(c, op):
+    v = micro.get((c, op))
+    return statistics.median(v) if v else None
+
+
+def spread(c, op):
+    v = micro.get((c, op))
+    if not v:
+        return None
+    m = statistics.median(v)
+    return (max(v) - min(v)) / m * 100 if m else 0.0
+
+
+def fmt_ns(v):
+    return "–" if v is None else (f"{v / 1000:.1f} µs" if v >= 10000 else f"{v:.0f} ns")
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+lines = []
+w = lines.append
+w("# Performance")
+w("")
+w("Measured by `bench/run.sh` (one command: `bench/run.sh BUILD_DIR`), which")
+w("boots Debian's kernel with BPF-LSM in QEMU once and runs every configuration")
+w("there, interleaved round by round. This file and")
+w("[performance.csv](performance.csv) are its output; nothing here is edited by hand.")
+w("")
+w("## Environment")
+w("")
+w(f"- run started {args.started}; host kernel {args.host}, {args.cpus} CPUs, shared and noisy")
+w("- guest: Debian 6.1 cloud kernel under QEMU **TCG** (emulated CPU, 2 vCPUs, 1 GiB):")
+w("  absolute times are those of an emulator, many times slower than hardware;")
+w("  **the ratios between configurations measured in the same run are the result**")
+w(f"- {len(micro.get(('none', 'open'), []))} rounds; per run: see bench.conf in bench/run.sh; median over rounds, spread = (max − min) / median")
+w("")
+w("## Cost per operation")
+w("")
+w("| configuration | " + " | ".join(f"{op} (median, spread)" for op in OPS) + " | " +
+  " | ".join(f"{op} ÷ floor" for op in OPS) + " |")
+w("|---|" + "---|" * (2 * len(OPS)))
+desc = {
+    "none": "no security program",
+    "floor": "empty BPF-LSM programs on the 3 hooks (the floor)",
+    "unselected": "bulwarkd, policies that do not select the benchmark's cgroup",
+    "r10": "bulwarkd selecting it, 10 rules",
+    "r1000": "bulwarkd selecting it, 1,000 rules",
+    "r10000": "bulwarkd selecting it, 10,000 rules",
+    "audit": "bulwarkd, Audit mode, an event for every operation",
+    "apparmor-10000": "AppArmor, profile with the same exec and file denies",
+    "auditd-10000": "auditd, watch rules for the same paths",
+}
+for c in configs:
+    cells = [f"{fmt_ns(med(c, op))} ({spread(c, op):.0f}%)" if med(c, op) else "–" for op in OPS]
+    rs = [ratio(med(c, op), med("floor", op)) for op in OPS]
+    w(f"| {desc.get(c, c)} | " + " | ".join(cells) + " | " +
+      " | ".join("–" if r is None else f"{r:.3f}" for r in rs) + " |")
+w("")
+w("Added cost over no program (median − median of `none`):")
+w("")
+w("| configuration | " + " | ".join(OPS) + " |")
+w("|---|" + "---|" * len(OPS))
+for c in configs:
+    if c == "none":
+        continue
+    cells = []
+    for op in OPS:
+        a, b = med(c, op), med("none", op)
+        cells.append("–" if a is None or b is None else f"{a - b:+.0f} ns")
+    w(f"| {desc.get(c, c)} | " + " | ".join(cells) + " |")
+w("")
+
+w("## Event pipeline")
+w("")
+for sink, kv in pipeline.items():
+    ops = int(kv.get("ops", 0))
+    secs = float(kv.get("seconds", 1) or 1)
+    written = int(kv.get("written", 0))
+    counted = sum(int(kv.get(k, 0) or 0) for k in ("kernel_dropped", "suppressed", "sink_dropped_full", "sink_dropped_down"))
+    unaccounted = ops - written - counted
+    w(f"- **{sink} sink**: {ops} audited opens in {secs:.2f} s ({ops / secs:,.0f} events/s offered); "
+      f"{written} written, {counted} counted as lost (kernel ring buffer {kv.get('kernel_dropped')}, "
+      f"sink queue {kv.get('sink_dropped_full')}), **{unaccounted} unaccounted**"
+      + (f"; agent CPU {int(kv.get('cpu_ticks', 0)) / 100:.2f} s over {int(kv.get('wall_ms', 0)) / 1000:.2f} s wall, "
+         f"peak RSS {int(kv.get('rss_kb', 0)) / 1024:.1f} MiB" if "cpu_ticks" in kv else ""))
+for sink, kv in latency.items():
+    w(f"- **kernel → {sink} sink latency** (an audited open, until its line is readable in the file; "
+      f"{kv.get('samples')} samples, {kv.get('lost')} lost): p50 {kv.get('p50_us')} µs, p99 {kv.get('p99_us')} µs, "
+      f"max {kv.get('max_us')} µs")
+w("")
+w("## Footprint")
+w("")
+if footprint:
+    w(f"- {footprint['policies']} policies, {footprint['workloads']} workloads: bulwarkd RSS "
+      f"{int(footprint['rss_kb']) / 1024:.1f} MiB (peak {int(footprint['hwm_kb']) / 1024:.1f} MiB), "
+      f"idle CPU {int(footprint['idle_cpu_ticks_5s']) * 10} ms over 5 s, kernel maps "
+      f"{int(footprint['map_bytes']) / 1048576:.1f} MiB (memlock of every map the agent holds, default sizes)")
+w("")
+w("## Propagation")
+w("")
+if propagate:
+    w(f"- policy file renamed into the directory → rule in force in the kernel (the next open fails with EPERM), "
+      f"{propagate.get('samples')} samples: p50 {propagate.get('on_p50_ms')} ms, p99 {propagate.get('on_p99_ms')} ms, "
+      f"max {propagate.get('on_max_ms')} ms; lifted again: p50 {propagate.get('off_p50_ms')} ms, "
+      f"p99 {propagate.get('off_p99_ms')} ms")
+w("")
+
+w("## Targets")
+w("")
+w("| target | measured | met |")
+w("|---|---|---|")
+
+
+def met(b):
+    return "yes" if b else "**no**"
+
+
+noise = max((spread("floor", op) or 0) for op in OPS)
+d = [abs((ratio(med("unselected", op), med("floor", op)) or 1) - 1) * 100 for op in OPS]
+w(f"| unselected workload within noise of the floor | {', '.join(f'{op} {x:+.1f}%' for op, x in zip(OPS, d))}"
+  f" (floor's own spread up to {noise:.0f}%) | {met(all(x <= noise for x in d))} |")
+r = [ratio(med("r10000", op), med("r10", op)) for op in OPS]
+w(f"| 10,000 rules ≤ 1.05 × 10 rules | {', '.join(f'{op} {x:.3f}' for op, x in zip(OPS, r) if x)} | "
+  f"{met(all(x is not None and x <= 1.05 for x in r))} |")
+if ("apparmor-10000", "open") in micro:
+    cmp_ = []
+    for op in OPS:
+        b = med("none", op)
+        ours, aa = med("r10000", op) - b, (med("apparmor-10000", op) or b) - b
+        cmp_.append((op, ours, aa))
+    w(f"| less added cost than AppArmor on every hook | "
+      f"{', '.join(f'{op} {o:+.0f} ns vs {a:+.0f} ns' for op, o, a in cmp_)} | {met(all(o < a for _, o, a in cmp_))} |")
+else:
+    w("| less added cost than AppArmor on every hook | AppArmor not measured in this run | **no** |")
+kv = pipeline.get("file")
+if kv:
+    ops = int(kv["ops"])
+    rate = ops / float(kv["seconds"])
+    counted = sum(int(kv.get(k, 0) or 0) for k in ("kernel_dropped", "suppressed", "sink_dropped_full", "sink_dropped_down"))
+    w(f"| ≥ 100,000 events/s into the file sink, zero unaccounted loss | {rate:,.0f} events/s offered (emulated CPU), "
+      f"{ops - int(kv['written']) - counted} unaccounted | {met(rate >= 100000 and ops - int(kv['written']) - counted == 0)} |")
+lk = latency.get("file")
+if lk:
+    w(f"| p99 kernel-to-sink latency ≤ 5 ms | {lk['p99_us']} µs | {met(float(lk['p99_us']) <= 5000)} |")
+if footprint:
+    w(f"| RSS ≤ 16 MB at 1,000 policies and 500 workloads | {int(footprint['rss_kb']) / 1024:.1f} MiB | "
+      f"{met(int(footprint['rss_kb']) <= 16 * 1024)} |")
+    w(f"| kernel maps ≤ 64 MB by default | {int(footprint['map_bytes']) / 1048576:.1f} MiB | "
+      f"{met(int(footprint['map_bytes']) <= 64 * 1048576)} |")
+if propagate:
+    w(f"| propagation p99 ≤ 50 ms | {propagate['on_p99_ms']} ms | {met(float(propagate['on_p99_ms']) <= 50)} |")
+w("")
+if missing:
+    w("Missing from this run: " + ", ".join(missing))
+    w("")
+with open(f"{args.out}/PERFORMANCE.md", "w") as f:
+    f.write("\n".join(lines) + "\n")
+print(f"wrote {args.out}/PERFORMANCE.md and {args.out}/performance.csv ({len(rows)} rows)")

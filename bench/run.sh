@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# bench/run.sh [--smoke] [BUILD_DIR [OUT_DIR]]
+#
+# The benchmark in one command: boots Debian's kernel (real BPF-LSM) in
+# QEMU once, runs every configuration there interleaved and repeated
+# (bench/guest/guest-test.sh), and writes OUT_DIR/performance.csv and
+# OUT_DIR/PERFORMANCE.md (default OUT_DIR: docs/). --smoke runs tiny
+# iteration counts into a scratch directory and checks that every row is
+# there (the test suite's bench-smoke); it reports no numbers.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+smoke=0
+if [ "${1:-}" = --smoke ]; then smoke=1; shift; fi
+build=$(cd "${1:-$repo/build}" && pwd)
+out=${2:-$([ $smoke = 1 ] && mktemp -d "${TMPDIR:-/tmp}/bulwark-bench-smoke.XXXXXX" || echo "$repo/docs")}
+mkdir -p "$out"
+[ -x "$build/bench/bulwark-bench" ] || { echo "$0: build first (ninja -C $build)" >&2; exit 2; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+scenario=$tmp/scenario
+mkdir -p "$scenario"
+cp "$here/guest/guest-test.sh" "$scenario/"
+cp "$here/guest/stage.sh" "$scenario/"
+python3 "$here/gen-policies.py" "$scenario"
+cp -a "$here/guest/apparmor" "$here/guest/auditd" "$scenario/" 2>/dev/null || true
+if [ $smoke = 1 ]; then
+    cat >"$scenario/bench.conf" <<EOF
+ROUNDS=1 N_OPEN=200 N_EXEC=5 N_CONNECT=50 LOAD_SECONDS=0.2 LAT_COUNT=5 PROP_COUNT=2 APPARMOR=${APPARMOR:-1} AUDITD=${AUDITD:-1} WAIT_TRIES=6000
+EOF
+else
+    cat >"$scenario/bench.conf" <<EOF
+ROUNDS=${ROUNDS:-5} N_OPEN=${N_OPEN:-20000} N_EXEC=${N_EXEC:-200} N_CONNECT=${N_CONNECT:-3000} LOAD_SECONDS=${LOAD_SECONDS:-3} LAT_COUNT=${LAT_COUNT:-300} PROP_COUNT=${PROP_COUNT:-50} APPARMOR=${APPARMOR:-1} AUDITD=${AUDITD:-1} WAIT_TRIES=6000
+EOF
+fi
+export BULWARK_BENCH_BIN=$build/bench/bulwark-bench
+log=$tmp/console.log
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+rc=0
+GUEST_LOG=$log GUEST_TIMEOUT=${GUEST_TIMEOUT:-2400} "$repo/tests/guest/run-scenario.sh" "$build" "$scenario" || rc=$?
+grep -a 'BULWARK-TEST: FAIL' "$log" || true
+python3 "$here/report.py" "$log" "$out" --started "$started" --host "$(uname -r)" --cpus "$(nproc)" \
+    $([ $smoke = 1 ] && echo --smoke) || rc=$?
+[ $smoke = 1 ] && rm -rf "$out"
+exit $rc
