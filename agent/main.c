@@ -5,6 +5,7 @@
  * with the directory, and writes every decision worth seeing as an event.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -43,6 +44,7 @@
 
 #define RETIRE_GRACE_NS (1000ULL * 1000 * 1000)
 #define DEBOUNCE_NS (20ULL * 1000 * 1000)
+#define EVENT_BATCH 1024 /* events read before the loop looks at anything else */
 
 struct agent {
 	struct bw_config cfg;
@@ -81,6 +83,7 @@ struct agent {
 	int64_t boot_to_realtime_ns; /* refreshed once per ring-buffer wake-up */
 	uint64_t ticks;
 	bool metrics_failed;
+	long rb_budget; /* events left in this batch (on_event) */
 	int policy_wd, inventory_wd; /* inotify watches */
 	unsigned applies;
 	/* suppressed counts already reported, per rate-limit key */
@@ -132,9 +135,8 @@ static int proc_lookup(uint32_t pid, struct bw_process *out, void *userdata)
 	return bpf_map_lookup_elem(bw_bpf_processes_fd(&a->bpf), &pid, out) < 0 ? -errno : 0;
 }
 
-static int on_event(void *ctx, void *data, size_t size)
+static int handle_event(struct agent *a, void *data, size_t size)
 {
-	struct agent *a = ctx;
 	struct bw_record_context rc = {
 		.pub = &a->pub,
 		.rules = &a->rules,
@@ -187,6 +189,31 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+
+	handle_event(a, data, size);
+	/* Batches are bounded: a process making events as fast as the agent
+	 * reads them must not keep it from policy changes, signals and
+	 * timers (found by bench/: an Audit flood starved a policy update). */
+	return --a->rb_budget > 0 ? 0 : -EAGAIN;
+}
+
+/* Reads at most budget events (the callback stops the batch). */
+static void drain_events(struct agent *a, long budget)
+{
+	a->rb_budget = budget;
+	ring_buffer__consume(a->rb);
+}
+
+/* What the ring buffer can hold at most: draining that many reads all that
+ * was there when the drain began, however fast more comes in. */
+static long ring_capacity(const struct agent *a)
+{
+	return (long)(a->cfg.ringbuf_bytes / (sizeof(struct bw_event_header) + 8)) + 1;
+}
+
 /* The events held back for the apply that just ended: decoded now. */
 static void decode_deferred(struct agent *a)
 {
@@ -199,7 +226,7 @@ static void decode_deferred(struct agent *a)
 		int64_t saved = a->boot_to_realtime_ns;
 
 		a->boot_to_realtime_ns = (int64_t)d[i]->boot_to_realtime_ns;
-		on_event(a, d[i]->data, d[i]->size); /* not pending now: decoded */
+		handle_event(a, d[i]->data, d[i]->size); /* not pending now: decoded */
 		a->boot_to_realtime_ns = saved;
 		free(d[i]);
 	}
@@ -688,7 +715,10 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 	/* Events already in the ring buffer are about the state in force:
 	 * read them against it, before the plan changes. */
 	a->boot_to_realtime_ns = bw_boot_to_realtime_offset();
-	ring_buffer__consume(a->rb);
+	/* One batch, not the whole buffer: under a flood that would hold the
+	 * change back by a full ring buffer's worth of decoding. Events read
+	 * later still find their cgroup in the previous plan. */
+	drain_events(a, EVENT_BATCH);
 	if ((ret = enforced_policies(a, &enforced)) < 0)
 		return ret;
 	ret = bw_plan_build(&enforced, &a->inv, &po, &a->rules, &plan);
@@ -745,6 +775,10 @@ static int apply(struct agent *a, bool reload_policies, bool reload_inventory)
 	ret = apply_once(a, reload_policies, reload_inventory);
 	a->applying = false;
 	decode_deferred(a);
+	/* A compile allocates and frees a lot at once (parsed documents, the
+	 * plan, rule tables): hand what is free back to the system instead of
+	 * keeping the peak resident (measured by bench/: footprint). */
+	malloc_trim(0);
 	return ret;
 }
 
@@ -902,7 +936,7 @@ static int run(struct agent *a)
 				/* The clock offset moves only with suspend or a
 				 * clock step: once per batch, not per event. */
 				a->boot_to_realtime_ns = bw_boot_to_realtime_offset();
-				ring_buffer__consume(a->rb);
+				drain_events(a, EVENT_BATCH);
 				break;
 			case TAG_INO: {
 				char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -1008,7 +1042,7 @@ static int run(struct agent *a)
 					emit_health(a);
 				} else {
 					a->boot_to_realtime_ns = bw_boot_to_realtime_offset();
-					ring_buffer__consume(a->rb);
+					drain_events(a, ring_capacity(a));
 					return 0;
 				}
 				break;
@@ -1161,6 +1195,7 @@ int main(int argc, char **argv)
 	else
 		fprintf(stderr, "bulwarkd: enforcing: BPF-LSM programs on exec, file open and connect\n");
 	bw_bpf_map_fds(&a.bpf, &fds);
+	malloc_trim(0); /* libbpf parsed the kernel's BTF for each object: gone now */
 	/* The tracepoints follow every process from now on; the ones already
 	 * running come from /proc (entries the tracepoints made stay). */
 	ret = bw_proc_seed(bw_bpf_processes_fd(&a.bpf), "/proc");

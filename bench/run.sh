@@ -35,7 +35,7 @@ ROUNDS=${ROUNDS:-5} N_OPEN=${N_OPEN:-20000} N_EXEC=${N_EXEC:-200} N_CONNECT=${N_
 EOF
 fi
 export BULWARK_BENCH_BIN=$build/bench/bulwark-bench
-log=$tmp/console.log
+log=${GUEST_LOG:-$tmp/console.log}
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 rc=0
 GUEST_LOG=$log GUEST_TIMEOUT=${GUEST_TIMEOUT:-2400} "$repo/tests/guest/run-scenario.sh" "$build" "$scenario" || rc=$?

@@ -186,12 +186,13 @@ sleep 5 # idle: what the agent costs with nothing happening, over 5 s
 cpu1=$(awk '{print $14 + $15}' /proc/$pid/stat)
 rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
 hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
+anon=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
 maps=0
 for f in /proc/$pid/fdinfo/*; do
     m=$(sed -n 's/^memlock:[[:space:]]*\([0-9]*\)/\1/p' $f 2>/dev/null)
     [ -n "$m" ] && maps=$((maps + m))
 done
-emit "footprint policies=1000 workloads=500 rss_kb=$rss hwm_kb=$hwm idle_cpu_ticks_5s=$((cpu1 - cpu0)) map_bytes=$maps"
+emit "footprint policies=1000 workloads=500 rss_kb=$rss rss_anon_kb=$anon hwm_kb=$hwm idle_cpu_ticks_5s=$((cpu1 - cpu0)) map_bytes=$maps"
 stop_agent
 
 echo "== propagation"
@@ -201,7 +202,10 @@ cp /scenario/propagate/off.yaml $B/prop/propagate.yaml
 start_agent --policy-dir $B/prop --inventory /scenario/micro/inventory.yaml --events-file $B/prop.jsonl $AGENT_ARGS
 p=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/r10 propagate $B/prop /scenario/propagate/on.yaml \
     /scenario/propagate/off.yaml /srv/bench/propagate "$PROP_COUNT" | tr '\n' ' ')
-[ -n "$p" ] && pass "propagation measured" || fail "propagation measured"
+[ -n "$p" ] && pass "propagation measured" || {
+    fail "propagation measured"; grep -v '^policy' "$AGENT_STATUS"; cat "$AGENT_ERR"; tail -3 "$AGENT_OUT"; cat $B/prop/propagate.yaml
+    bulwark-probe --cgroup /sys/fs/cgroup/bench/r10 open /srv/bench/propagate read
+}
 emit "propagate $p"
 stop_agent
 
