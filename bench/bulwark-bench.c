@@ -327,6 +327,7 @@ static int until_open(const char *file, int want_errno)
 			close(fd);
 		if (e == want_errno)
 			return 0;
+		usleep(100); /* 0.1 ms resolution; leaves the agent the CPU */
 	}
 	return -1;
 }

@@ -153,7 +153,7 @@ w("")
 for sink, kv in pipeline.items():
     ops = int(kv.get("ops", 0))
     secs = float(kv.get("seconds", 1) or 1)
-    written = int(kv.get("written", 0))
+    written = int(kv.get("written", 0))  # lines in the file; entries journald stored
     counted = sum(int(kv.get(k, 0) or 0) for k in ("kernel_dropped", "suppressed", "sink_dropped_full", "sink_dropped_down"))
     unaccounted = ops - written - counted
     w(f"- **{sink} sink**: {ops} audited opens in {secs:.2f} s ({ops / secs:,.0f} events/s offered); "

@@ -23,7 +23,7 @@ scenario=$tmp/scenario
 mkdir -p "$scenario"
 cp "$here/guest/guest-test.sh" "$scenario/"
 cp "$here/guest/stage.sh" "$scenario/"
-python3 "$here/gen-policies.py" "$scenario"
+python3 "$here/gen-policies.py" "$scenario" $([ $smoke = 1 ] && echo --smoke)
 cp -a "$here/guest/apparmor" "$here/guest/auditd" "$scenario/" 2>/dev/null || true
 if [ $smoke = 1 ]; then
     cat >"$scenario/bench.conf" <<EOF

@@ -10,6 +10,7 @@ set -euo pipefail
 stage=$1
 install -D -m 755 "${BULWARK_BENCH_BIN:?}" "$stage/usr/bin/bulwark-bench"
 install -D -m 755 /lib/systemd/systemd-journald "$stage/lib/systemd/systemd-journald"
+install -D -m 755 "$(command -v journalctl)" "$stage/usr/bin/journalctl"
 debs=${BULWARK_GUEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bulwark}/bench-debs
 if [ ! -x "$debs/root/sbin/apparmor_parser" ] || [ ! -x "$debs/root/sbin/auditd" ]; then
     mkdir -p "$debs"
