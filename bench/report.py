@@ -134,6 +134,13 @@ for c in configs:
     w(f"| {desc.get(c, c)} | " + " | ".join(cells) + " | " +
       " | ".join("–" if r is None else f"{r:.3f}" for r in rs) + " |")
 w("")
+spreads = [spread(c, op) for c in configs for op in OPS if spread(c, op) is not None]
+if spreads:
+    w(f"Spread across rounds runs from {min(spreads):.0f}% to {max(spreads):.0f}% in this run: differences "
+      f"between configurations smaller than that are not resolved by it (an emulated CPU on a shared host), "
+      f"and the targets below that compare such differences say only that nothing larger was seen. What stands "
+      f"out beyond the spread is an event per operation (Audit mode), whose cost is the event pipeline.")
+    w("")
 w("Added cost over no program (median − median of `none`):")
 w("")
 w("| configuration | " + " | ".join(OPS) + " |")
