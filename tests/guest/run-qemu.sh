@@ -49,7 +49,11 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-qemu.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 raw=$tmp/console.log
 
-append="console=ttyS0 panic=-1 quiet${GUEST_APPEND:+ $GUEST_APPEND}"
+# A soft lockup panics (and the guest stops at once, its stack trace on the
+# console at loglevel 5) instead of hanging until the timeout: one was seen
+# once in ~a dozen enforcement runs (a shell stuck on CPU 0, the agent then
+# blocked behind RCU tasks), and the trace is what is needed to find it.
+append="console=ttyS0 panic=-1 quiet loglevel=5 softlockup_panic=1${GUEST_APPEND:+ $GUEST_APPEND}"
 cmd=("$qemu" -accel tcg -cpu max -m 1G -smp 2
     -kernel "$kernel" -initrd "$initrd" -append "$append"
     -nographic -no-reboot -nic none)
