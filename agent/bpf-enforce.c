@@ -60,7 +60,10 @@ static int libbpf_print(enum libbpf_print_level level, const char *format, va_li
 	return vfprintf(stderr, format, args);
 }
 
-int bw_probe_bpf_lsm(char **why)
+/* Checks that "bpf" is in the active LSM list (mounting securityfs if it is
+ * not mounted). Returns 0, or a negative errno with *why describing what is
+ * missing, in words for the operator. */
+static int bw_probe_bpf_lsm(char **why)
 {
 	char list[512], *save = NULL, *tok;
 	int ret;
@@ -128,6 +131,24 @@ static void size_policy(struct bpf_object *obj, const struct bw_bpf_config *cfg)
 		bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, per_ruleset[i]), cfg->max_rulesets);
 }
 
+/* What the LSM and the fallback object both need before they load: the
+ * policy maps sized from the configuration, the shared maps handed over. */
+static int prepare_policy_object(struct bw_bpf *b, struct bpf_object *obj, const struct bw_bpf_config *cfg,
+				 const char *what, char **why)
+{
+	int ret;
+
+	size_policy(obj, cfg);
+	if ((ret = share_maps(b->proc->obj, obj)) < 0)
+		*why = fmt("cannot share maps with the %s object: %s", what, strerror(-ret));
+	return ret;
+}
+
+static uint64_t rate_window_ns(const struct bw_bpf_config *cfg)
+{
+	return cfg->rate_window_ns ? cfg->rate_window_ns : 1000000000ULL;
+}
+
 static int load_lsm(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **why)
 {
 	int ret;
@@ -138,13 +159,10 @@ static int load_lsm(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **wh
 		*why = fmt("cannot open the BPF-LSM object: %s", strerror(-ret));
 		return ret;
 	}
-	size_policy(b->lsm->obj, cfg);
 	b->lsm->rodata->bw_rate_limit = cfg->rate_limit;
-	b->lsm->rodata->bw_rate_window_ns = cfg->rate_window_ns ? cfg->rate_window_ns : 1000000000ULL;
-	if ((ret = share_maps(b->proc->obj, b->lsm->obj)) < 0) {
-		*why = fmt("cannot share maps with the BPF-LSM object: %s", strerror(-ret));
+	b->lsm->rodata->bw_rate_window_ns = rate_window_ns(cfg);
+	if ((ret = prepare_policy_object(b, b->lsm->obj, cfg, "BPF-LSM", why)) < 0)
 		return ret;
-	}
 	libbpf_quiet = true;
 	ret = enforce_bpf__load(b->lsm);
 	libbpf_quiet = false;
@@ -188,14 +206,11 @@ static int start_fallback(struct bw_bpf *b, const struct bw_bpf_config *cfg, cha
 		*why = fmt("cannot open the degraded-mode object: %s", strerror(-ret));
 		return ret;
 	}
-	size_policy(b->fallback->obj, cfg);
 	b->fallback->rodata->bw_rate_limit = cfg->rate_limit;
-	b->fallback->rodata->bw_rate_window_ns = cfg->rate_window_ns ? cfg->rate_window_ns : 1000000000ULL;
+	b->fallback->rodata->bw_rate_window_ns = rate_window_ns(cfg);
 	b->fallback->rodata->bw_kill = cfg->degraded_kill;
-	if ((ret = share_maps(b->proc->obj, b->fallback->obj)) < 0) {
-		*why = fmt("cannot share maps with the degraded-mode object: %s", strerror(-ret));
+	if ((ret = prepare_policy_object(b, b->fallback->obj, cfg, "degraded-mode", why)) < 0)
 		return ret;
-	}
 	if ((ret = fallback_bpf__load(b->fallback)) < 0) {
 		*why = fmt("the kernel refused the degraded-mode tracepoint and cgroup programs too: %s", strerror(-ret));
 		return ret;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Loading the BPF side: probe that the BPF LSM is active, then open,
- * configure, load and attach the LSM programs (bpf/lsm/) and the cgroup
- * tracepoints (bpf/trace/), which share the workloads and stats maps.
+ * Loading the BPF side: the process table's tracepoints (they make the
+ * maps every object shares), then the enforcing BPF-LSM programs
+ * (bpf/lsm/) when the BPF LSM is active and takes them, else the degraded
+ * mode's fallbacks (bpf/trace/fallback.bpf.c), and the cgroup tracepoints.
+ * Each object is opened, configured, loaded and attached in its own step.
  */
 #pragma once
 
@@ -40,11 +42,6 @@ struct bw_bpf {
 	struct bpf_object *policy;         /* the one of lsm and fallback that holds the policy maps */
 	char *degraded_reason;             /* NULL when enforcing */
 };
-
-/* Checks that "bpf" is in the active LSM list (mounting securityfs if it is
- * not mounted). Returns 0, or a negative errno with *why describing what is
- * missing, in words for the operator. */
-int bw_probe_bpf_lsm(char **why);
 
 /* Opens, sizes, loads and attaches everything. When the BPF LSM is missing
  * or refuses the programs, loads the degraded mode instead (unless

@@ -135,7 +135,7 @@ static int proc_lookup(uint32_t pid, struct bw_process *out, void *userdata)
 	return bpf_map_lookup_elem(bw_bpf_processes_fd(&a->bpf), &pid, out) < 0 ? -errno : 0;
 }
 
-static int handle_event(struct agent *a, void *data, size_t size)
+static void handle_event(struct agent *a, void *data, size_t size)
 {
 	struct bw_record_context rc = {
 		.pub = &a->pub,
@@ -161,7 +161,7 @@ static int handle_event(struct agent *a, void *data, size_t size)
 				a->pending = true;
 			}
 		}
-		return 0;
+		return;
 	}
 	if ((a->pending || a->applying) && a->n_deferred < 4096 && size >= sizeof(struct bw_event_header) &&
 	    !cgroup_lookup(((const struct bw_event_header *)data)->cgroup_id, a)) {
@@ -175,7 +175,7 @@ static int handle_event(struct agent *a, void *data, size_t size)
 			a->deferred = n;
 			a->deferred[a->n_deferred++] = d;
 			a->events_deferred++;
-			return 0;
+			return;
 		}
 		free(d);
 	}
@@ -183,10 +183,9 @@ static int handle_event(struct agent *a, void *data, size_t size)
 	ret = bw_record_decode(data, size, &rc, &r);
 	if (ret == -EINVAL) {
 		a->events_malformed++;
-		return 0;
+		return;
 	}
 	submit(a, r);
-	return 0;
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -1279,11 +1278,16 @@ int main(int argc, char **argv)
 		else
 			snprintf(msg, sizeof(msg), "bulwarkd started: enforcing%s",
 				 a.cfg.audit_only ? " (every policy in Audit mode)" : "");
-		agent_record(&a, BW_RECORD_AGENT, a.bpf.degraded_reason ? LOG_WARNING : LOG_INFO, "started", msg,
-			     "STATE", a.bpf.degraded_reason ? "degraded" : "enforcing", "AGENT_PID", pid,
-			     "AUDIT_ONLY", a.cfg.audit_only ? "1" : "0",
-			     a.bpf.degraded_reason ? "DEGRADED_REASON" : (const char *)NULL, a.bpf.degraded_reason,
-			     "DEGRADED_ACTION", a.cfg.degraded_kill ? "kill" : "report", (const char *)NULL);
+		struct bw_record_builder b;
+
+		bw_record_builder_init(&b, BW_RECORD_AGENT, clock_ns(CLOCK_REALTIME),
+				       a.bpf.degraded_reason ? LOG_WARNING : LOG_INFO);
+		bw_record_builder_message(&b, "%s", msg);
+		bw_record_builder_add(&b, BW_FIELD_EVENT, "started");
+		add_state_fields(&a, &b);
+		bw_record_builder_add(&b, "AGENT_PID", pid);
+		bw_record_builder_add(&b, "AUDIT_ONLY", a.cfg.audit_only ? "1" : "0");
+		submit(&a, bw_record_builder_finish(&b));
 	}
 	apply(&a, true, false);
 	write_metrics(&a);

@@ -17,15 +17,20 @@ emit() { echo "BENCH: $*"; }
 # Milliseconds since boot (busybox date has no %N).
 ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
 
+# iterations OP: how many times one run repeats OP (bench.conf).
+iterations() {
+    case $1 in
+    open) echo "$N_OPEN" ;;
+    exec) echo "$N_EXEC" ;;
+    connect) echo "$N_CONNECT" ;;
+    esac
+}
+
 # micro CONFIG CGROUP: the three operations, once each, in this round.
 micro() {
     for op in open exec connect; do
-        case $op in
-        open) n=$N_OPEN ;;
-        exec) n=$N_EXEC ;;
-        connect) n=$N_CONNECT ;;
-        esac
-        v=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/$2 micro $op $n /srv/bench/allowed | sed -n 's/^ns_per_op //p')
+        v=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/$2 micro $op "$(iterations $op)" /srv/bench/allowed |
+            sed -n 's/^ns_per_op //p')
         if [ -n "$v" ]; then
             emit "micro round=$round config=$1 op=$op ns=$v"
         else
@@ -59,12 +64,7 @@ floor_round() {
 apparmor_round() {
     # The process changes to the profile at its next exec (attr/exec).
     for op in open exec connect; do
-        case $op in
-        open) n=$N_OPEN ;;
-        exec) n=$N_EXEC ;;
-        connect) n=$N_CONNECT ;;
-        esac
-        v=$(sh -c 'echo -n "exec bulwark-bench" >/proc/self/attr/exec && exec bulwark-bench --cgroup /sys/fs/cgroup/bench/plain micro '"$op $n"' /srv/bench/allowed' |
+        v=$(sh -c 'echo -n "exec bulwark-bench" >/proc/self/attr/exec && exec bulwark-bench --cgroup /sys/fs/cgroup/bench/plain micro '"$op $(iterations $op)"' /srv/bench/allowed' |
             sed -n 's/^ns_per_op //p')
         if [ -n "$v" ]; then emit "micro round=$round config=apparmor-10000 op=$op ns=$v"; else fail "micro apparmor $op ran"; fi
     done

@@ -95,7 +95,7 @@ report:
 
 static __always_inline int bw_fallback_open(const char *name, __u64 flags)
 {
-	struct bw_outcome out = { BW_DECISION_ALLOW, 0, 0 };
+	struct bw_outcome out;
 	__u64 acc = flags & O_ACCMODE;
 	struct bw_ctx c;
 	void *trie;
@@ -110,19 +110,9 @@ static __always_inline int bw_fallback_open(const char *name, __u64 flags)
 	len = bw_path_len(&c, bpf_probe_read_user_str(c.s->ev.data, BW_PATH_MAX, name), BW_STAT_FALLBACK_UNJUDGED);
 	/* The access as file_open would see it: O_RDONLY and O_RDWR read,
 	 * O_WRONLY and O_RDWR write, and O_TRUNC truncates whatever the mode. */
-	if (acc != O_WRONLY)
-		out = bw_judge_path(&c, trie, len, BW_CLASS_FILE_READ, 0);
-	if (acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC)) {
-		struct bw_outcome w = bw_judge_path(&c, trie, len, BW_CLASS_FILE_WRITE, 1);
-
-		if (w.decision > out.decision)
-			c.s->ev.h.flags |= BW_EVENT_WRITE;
-		out = bw_outcome_worse(out, w);
-	}
+	out = bw_judge_open(&c, trie, len, acc != O_WRONLY, acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC));
 	if (out.decision == BW_DECISION_ALLOW)
 		return 0;
-	if (!(c.s->ev.h.flags & BW_EVENT_WRITE))
-		c.s->ev.h.flags |= BW_EVENT_READ;
 	bw_fallback_block(&c, out);
 	bw_fill_header(&c, BW_HOOK_FILE, out);
 	bw_emit(&c, out);
