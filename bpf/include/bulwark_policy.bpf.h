@@ -315,28 +315,6 @@ static __always_inline struct bw_outcome bw_judge_path(struct bw_ctx *c, void *t
 }
 
 
-/* Judges a file open of the name in ev.data (len from bw_path_len) for
- * reading and/or writing, and marks the event with the access that
- * decided. The LSM hook and the degraded-mode tracepoints derive the two
- * booleans each from what they see (f_mode, or the open flags). */
-static __always_inline struct bw_outcome bw_judge_open(struct bw_ctx *c, void *trie, long len, bool read, bool write)
-{
-	struct bw_outcome out = { BW_DECISION_ALLOW, 0, 0 };
-
-	if (read)
-		out = bw_judge_path(c, trie, len, BW_CLASS_FILE_READ, 0);
-	if (write) {
-		struct bw_outcome w = bw_judge_path(c, trie, len, BW_CLASS_FILE_WRITE, 1);
-
-		if (w.decision > out.decision)
-			c->s->ev.h.flags |= BW_EVENT_WRITE;
-		out = bw_outcome_worse(out, w);
-	}
-	if (out.decision != BW_DECISION_ALLOW && !(c->s->ev.h.flags & BW_EVENT_WRITE))
-		c->s->ev.h.flags |= BW_EVENT_READ;
-	return out;
-}
-
 /* Judges a connect whose address is in c->s->ev.h.addr (v4 in the first 4
  * bytes) against the workload's CIDR tries. */
 static __always_inline struct bw_outcome bw_judge_net(struct bw_ctx *c, __u16 family, __u16 port, __u8 proto)

@@ -101,7 +101,7 @@ int BPF_PROG(bw_exec, struct linux_binprm *bprm, int ret)
 SEC("lsm/file_open")
 int BPF_PROG(bw_file_open, struct file *file, int ret)
 {
-	struct bw_outcome out;
+	struct bw_outcome out = { BW_DECISION_ALLOW, 0, 0 };
 	unsigned int fmode, fflags;
 	struct bw_ctx c;
 	void *trie;
@@ -116,11 +116,21 @@ int BPF_PROG(bw_file_open, struct file *file, int ret)
 	fflags = BPF_CORE_READ(file, f_flags);
 	trie = bpf_map_lookup_elem(&file_tries, &c.ruleset_id);
 	len = bw_resolve(&c, &file->f_path);
+	if (fmode & FMODE_READ)
+		out = bw_judge_path(&c, trie, len, BW_CLASS_FILE_READ, 0);
 	/* O_TRUNC on a read-only open still truncates (after this hook):
 	 * judge it as a write. */
-	out = bw_judge_open(&c, trie, len, fmode & FMODE_READ, (fmode & FMODE_WRITE) || (fflags & O_TRUNC));
+	if ((fmode & FMODE_WRITE) || (fflags & O_TRUNC)) {
+		struct bw_outcome w = bw_judge_path(&c, trie, len, BW_CLASS_FILE_WRITE, 1);
+
+		if (w.decision > out.decision)
+			c.s->ev.h.flags |= BW_EVENT_WRITE;
+		out = bw_outcome_worse(out, w);
+	}
 	if (out.decision == BW_DECISION_ALLOW)
 		return 0;
+	if (!(c.s->ev.h.flags & BW_EVENT_WRITE))
+		c.s->ev.h.flags |= BW_EVENT_READ;
 
 	bw_fill_header(&c, BW_HOOK_FILE, out);
 	bw_emit(&c, out);

@@ -95,7 +95,7 @@ report:
 
 static __always_inline int bw_fallback_open(const char *name, __u64 flags)
 {
-	struct bw_outcome out;
+	struct bw_outcome out = { BW_DECISION_ALLOW, 0, 0 };
 	__u64 acc = flags & O_ACCMODE;
 	struct bw_ctx c;
 	void *trie;
@@ -109,10 +109,23 @@ static __always_inline int bw_fallback_open(const char *name, __u64 flags)
 	trie = bpf_map_lookup_elem(&file_tries, &c.ruleset_id);
 	len = bw_path_len(&c, bpf_probe_read_user_str(c.s->ev.data, BW_PATH_MAX, name), BW_STAT_FALLBACK_UNJUDGED);
 	/* The access as file_open would see it: O_RDONLY and O_RDWR read,
-	 * O_WRONLY and O_RDWR write, and O_TRUNC truncates whatever the mode. */
-	out = bw_judge_open(&c, trie, len, acc != O_WRONLY, acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC));
+	 * O_WRONLY and O_RDWR write, and O_TRUNC truncates whatever the mode.
+	 * Written out here and in bw_file_open rather than in one helper taking
+	 * the two accesses as booleans: that helper made the 6.18 verifier walk
+	 * past its 1,000,000-instruction limit on this program (modes-host). */
+	if (acc != O_WRONLY)
+		out = bw_judge_path(&c, trie, len, BW_CLASS_FILE_READ, 0);
+	if (acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC)) {
+		struct bw_outcome w = bw_judge_path(&c, trie, len, BW_CLASS_FILE_WRITE, 1);
+
+		if (w.decision > out.decision)
+			c.s->ev.h.flags |= BW_EVENT_WRITE;
+		out = bw_outcome_worse(out, w);
+	}
 	if (out.decision == BW_DECISION_ALLOW)
 		return 0;
+	if (!(c.s->ev.h.flags & BW_EVENT_WRITE))
+		c.s->ev.h.flags |= BW_EVENT_READ;
 	bw_fallback_block(&c, out);
 	bw_fill_header(&c, BW_HOOK_FILE, out);
 	bw_emit(&c, out);
