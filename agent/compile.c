@@ -642,7 +642,46 @@ void bw_compiled_ruleset_clear(struct bw_compiled_ruleset *r)
 	free(r->net6);
 	for (size_t i = 0; i < BW_SLOTS_MAX; i++)
 		free(r->slots[i].policy);
+	free(r->serials);
 	memset(r, 0, sizeof(*r));
+}
+
+int bw_compiled_ruleset_copy(struct bw_compiled_ruleset *dst, const struct bw_compiled_ruleset *src)
+{
+	*dst = *src;
+	memset(dst->slots, 0, sizeof(dst->slots));
+	dst->exec = dst->file = NULL;
+	dst->net4 = NULL;
+	dst->net6 = NULL;
+	dst->serials = NULL;
+#define DUP(f, n)                                                                   \
+	if (src->n) {                                                               \
+		dst->f = malloc(src->n * sizeof(*src->f));                          \
+		if (!dst->f)                                                        \
+			goto nomem;                                                 \
+		memcpy(dst->f, src->f, src->n * sizeof(*src->f));                   \
+	}
+	DUP(exec, n_exec);
+	DUP(file, n_file);
+	DUP(net4, n_net4);
+	DUP(net6, n_net6);
+#undef DUP
+	if (src->serials) {
+		dst->serials = malloc((src->n_slots ? src->n_slots : 1) * sizeof(*src->serials));
+		if (!dst->serials)
+			goto nomem;
+		memcpy(dst->serials, src->serials, src->n_slots * sizeof(*src->serials));
+	}
+	for (size_t i = 0; i < src->n_slots; i++) {
+		dst->slots[i].mode = src->slots[i].mode;
+		dst->slots[i].policy = strdup(src->slots[i].policy);
+		if (!dst->slots[i].policy)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	bw_compiled_ruleset_clear(dst);
+	return -ENOMEM;
 }
 
 bool bw_compiled_ruleset_equal(const struct bw_compiled_ruleset *a, const struct bw_compiled_ruleset *b)
@@ -777,6 +816,40 @@ static bool host_policy_selects(const struct bw_policy *p, const char *cgroup_pa
 	return false;
 }
 
+/* Copies the rule set that the plan in force compiled from the same
+ * policies into out; -ENOENT when there is none (or it is too old). */
+static int reuse_ruleset(const struct bw_plan_options *o, struct bw_policy *const *sel, size_t n,
+			 struct bw_compiled_ruleset *out)
+{
+	const struct bw_plan *prev = o->reuse;
+
+	for (size_t r = 0; prev && r < prev->n_rulesets; r++) {
+		const struct bw_compiled_ruleset *rs = &prev->rulesets[r];
+		size_t k = 0;
+
+		if (rs->n_slots != n || !rs->serials || o->now_ns - rs->compiled_ns > o->reuse_max_age_ns)
+			continue;
+		while (k < n && rs->serials[k] == sel[k]->serial)
+			k++;
+		if (k == n)
+			return bw_compiled_ruleset_copy(out, rs);
+	}
+	return -ENOENT;
+}
+
+static int note_serials(struct bw_compiled_ruleset *rs, struct bw_policy *const *sel, size_t n, uint64_t now_ns)
+{
+	rs->serials = calloc(n ? n : 1, sizeof(*rs->serials));
+	if (!rs->serials) {
+		bw_compiled_ruleset_clear(rs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		rs->serials[i] = sel[i]->serial;
+	rs->compiled_ns = now_ns;
+	return 0;
+}
+
 struct group {
 	struct bw_policy **pols;
 	size_t n;
@@ -853,7 +926,14 @@ int bw_plan_build(const struct bw_policy_list *policies, const struct bw_invento
 			memcpy(groups[g].pols, sel, n_sel * sizeof(*sel));
 			groups[g].n = n_sel;
 			n_groups++;
-			ret = bw_compile_ruleset(sel, n_sel, &o->compile, rt, &rs, &error);
+			ret = reuse_ruleset(o, sel, n_sel, &rs);
+			if (ret == -ENOENT) {
+				ret = bw_compile_ruleset(sel, n_sel, &o->compile, rt, &rs, &error);
+				if (ret == 0)
+					ret = note_serials(&rs, sel, n_sel, o->now_ns);
+				if (ret == 0)
+					plan->n_compiled++;
+			}
 			if (ret == -ENOMEM) {
 				free(error);
 				goto out;

@@ -69,6 +69,10 @@ struct bw_compiled_ruleset {
 	size_t n_net6;
 	struct bw_slot_info slots[BW_SLOTS_MAX];
 	size_t n_slots;
+	/* What it was compiled from (the policies' serials, in slot order)
+	 * and when: bw_plan_build reuses it for the same policies. */
+	uint64_t *serials;
+	uint64_t compiled_ns;
 };
 
 /* How paths in rules are resolved: links in a rule's path are followed under
@@ -87,6 +91,8 @@ struct bw_compile_options {
 int bw_compile_ruleset(struct bw_policy *const *pols, size_t n, const struct bw_compile_options *o,
 		       struct bw_rule_table *rt, struct bw_compiled_ruleset *out, char **error);
 void bw_compiled_ruleset_clear(struct bw_compiled_ruleset *r);
+/* A deep copy (0 or -ENOMEM). */
+int bw_compiled_ruleset_copy(struct bw_compiled_ruleset *dst, const struct bw_compiled_ruleset *src);
 bool bw_compiled_ruleset_equal(const struct bw_compiled_ruleset *a,
 			       const struct bw_compiled_ruleset *b);
 
@@ -119,6 +125,7 @@ struct bw_plan {
 	size_t n_errors;
 	size_t n_cgroups_seen;   /* every cgroup the walk found */
 	uint64_t *seen;          /* their ids, sorted */
+	size_t n_compiled;       /* rule sets compiled; the others were reused */
 };
 
 struct bw_plan_options {
@@ -128,6 +135,13 @@ struct bw_plan_options {
 	/* Given to kubepods cgroups that no inventory workload owns (their pod
 	 * is not known yet), beside any host policy; NULL: none. */
 	struct bw_policy *posture;
+	/* The plan in force: a rule set of the same policies (by serial)
+	 * compiled less than reuse_max_age_ns before now_ns is copied from it
+	 * instead of compiled again. The age bound is for what a compile reads
+	 * besides the policies: the links in rule paths (rules name the files
+	 * they resolve to), which a package update may change. NULL: none. */
+	const struct bw_plan *reuse;
+	uint64_t now_ns, reuse_max_age_ns;
 };
 
 int bw_plan_build(const struct bw_policy_list *policies, const struct bw_inventory *inv,

@@ -5,6 +5,7 @@
  * with the directory, and writes every decision worth seeing as an event.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -44,6 +45,9 @@
 
 #define RETIRE_GRACE_NS (1000ULL * 1000 * 1000)
 #define DEBOUNCE_NS (20ULL * 1000 * 1000)
+/* A compiled rule set is reused for unchanged policies for this long; then
+ * it is compiled again, which re-resolves the links in its rule paths. */
+#define COMPILE_REUSE_MAX_AGE_NS (60ULL * 1000 * 1000 * 1000)
 #define EVENT_BATCH 1024 /* events read before the loop looks at anything else */
 
 struct agent {
@@ -77,6 +81,7 @@ struct agent {
 	} **deferred;
 	size_t n_deferred;
 	bool applying;
+	bool recompile_all; /* SIGHUP: no rule set reused */
 	uint64_t events_deferred;
 	/* What the debounce timer will do when it fires. */
 	bool pending, reload_files, rescan_pods;
@@ -678,15 +683,20 @@ static void seed_kubepods(struct agent *a)
  * last applied state. */
 static int apply_once(struct agent *a, bool reload_policies, bool reload_inventory)
 {
+	const uint64_t t_start = clock_ns(CLOCK_MONOTONIC);
 	struct bw_plan_options po = {
 		.compile = { .root = a->cfg.root, .audit_only = a->cfg.audit_only },
 		.cgroup_root = a->cfg.cgroup_root,
 		.exempt_cgroup = self_cgroup_id(a->cfg.cgroup_root),
 		.posture = a->k8s_on ? bw_k8s_posture(&a->k8s) : NULL,
+		.reuse = a->recompile_all ? NULL : &a->plan,
+		.now_ns = t_start,
+		.reuse_max_age_ns = COMPILE_REUSE_MAX_AGE_NS,
 	};
 	struct bw_policy_list enforced = { 0 };
 	struct bw_publish_result res;
 	struct bw_plan plan;
+	uint64_t t_parsed, t_plan, t_planned, t_published;
 	int ret;
 
 	if (reload_inventory && a->cfg.inventory) {
@@ -711,6 +721,8 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 		}
 	}
 
+	t_parsed = clock_ns(CLOCK_MONOTONIC);
+
 	/* Events already in the ring buffer are about the state in force:
 	 * read them against it, before the plan changes. */
 	a->boot_to_realtime_ns = bw_boot_to_realtime_offset();
@@ -720,6 +732,7 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 	drain_events(a, EVENT_BATCH);
 	if ((ret = enforced_policies(a, &enforced)) < 0)
 		return ret;
+	t_plan = clock_ns(CLOCK_MONOTONIC);
 	ret = bw_plan_build(&enforced, &a->inv, &po, &a->rules, &plan);
 	if (ret < 0) {
 		free(enforced.items);
@@ -730,27 +743,39 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 	for (size_t i = 0; i < plan.n_errors; i++)
 		fprintf(stderr, "bulwarkd: workload %s keeps its previous rules: %s\n", plan.errors[i].workload,
 			plan.errors[i].message);
-	ret = bw_publish_plan(&a->pub, &plan, clock_ns(CLOCK_MONOTONIC), &res);
+	t_planned = clock_ns(CLOCK_MONOTONIC);
+	ret = bw_publish_plan(&a->pub, &plan, t_planned, &res);
+	t_published = clock_ns(CLOCK_MONOTONIC);
 	if (ret < 0)
 		fprintf(stderr, "bulwarkd: some rules could not be applied (%s): %zu rule sets, %zu workloads kept "
 			"their previous state\n", strerror(-ret), res.rulesets_failed, res.workloads_failed);
 	qsort(plan.assign, plan.n_assign, sizeof(*plan.assign), assign_cmp);
 	report_unclassified(a, &plan);
+	a->recompile_all = false;
 	bw_plan_clear(&a->prev_plan);
 	a->prev_plan = a->plan;
 	a->plan = plan;
 	a->applies++;
 	{
-		char gen[16], pol[24], rej[24], wl[24], failed[24];
+		char gen[16], pol[24], rej[24], wl[24], failed[24], us[4][24], compiled[24];
+		const uint64_t t_end = clock_ns(CLOCK_MONOTONIC);
 
 		snprintf(gen, sizeof(gen), "%u", a->applies);
 		snprintf(pol, sizeof(pol), "%zu", enforced.n);
 		snprintf(rej, sizeof(rej), "%zu", a->store.rejected.n);
 		snprintf(wl, sizeof(wl), "%zu", plan.n_assign);
 		snprintf(failed, sizeof(failed), "%zu", res.workloads_failed + res.rulesets_failed + plan.n_errors);
+		/* Where an apply's time goes (reading the policies, building
+		 * the plan, writing the kernel's maps): propagation's parts. */
+		snprintf(compiled, sizeof(compiled), "%zu", plan.n_compiled);
+		snprintf(us[0], sizeof(us[0]), "%" PRIu64, (t_end - t_start) / 1000);
+		snprintf(us[1], sizeof(us[1]), "%" PRIu64, (t_parsed - t_start) / 1000);
+		snprintf(us[2], sizeof(us[2]), "%" PRIu64, (t_planned - t_plan) / 1000);
+		snprintf(us[3], sizeof(us[3]), "%" PRIu64, (t_published - t_planned) / 1000);
 		agent_record(a, BW_RECORD_AGENT, failed[0] == '0' && !a->store.rejected.n ? LOG_INFO : LOG_ERR,
 			     "applied", "policies applied", "GENERATION", gen, "POLICIES", pol, "REJECTED", rej,
-			     "WORKLOADS", wl, "FAILED", failed, (const char *)NULL);
+			     "WORKLOADS", wl, "FAILED", failed, "APPLY_US", us[0], "PARSE_US", us[1], "PLAN_US",
+			     us[2], "PUBLISH_US", us[3], "COMPILED", compiled, (const char *)NULL);
 	}
 	if (a->k8s_on)
 		bw_k8s_report(&a->k8s, &a->store.current, &a->plan, a->cfg.audit_only, a->bpf.degraded_reason);
@@ -813,6 +838,22 @@ static int add_watch(struct agent *a)
 			fprintf(stderr, "bulwarkd: cannot watch %s, inventory changes need SIGHUP: %m\n", dir);
 	}
 	return 0;
+}
+
+/* The apply that a file change or watch events asked for, now. */
+static void apply_pending(struct agent *a)
+{
+	bool files = a->reload_files;
+
+	if (!a->pending)
+		return;
+	arm_timer(a->debouncefd, 0, 0);
+	a->pending = a->reload_files = false;
+	if (a->rescan_pods) {
+		a->rescan_pods = false;
+		bw_k8s_rescan(&a->k8s);
+	}
+	apply(a, files, files);
 }
 
 /* Whether a change in a watched directory can change what is enforced:
@@ -941,21 +982,31 @@ static int run(struct agent *a)
 				char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 
 				ssize_t n;
-				bool relevant = false;
+				bool relevant = false, complete = false;
 
 				while ((n = read(a->inofd, buf, sizeof(buf))) > 0)
 					for (char *p = buf; p < buf + n;) {
 						const struct inotify_event *ev = (const struct inotify_event *)p;
 
-						relevant |= inotify_relevant(a, ev);
+						if (inotify_relevant(a, ev)) {
+							relevant = true;
+							complete = ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO);
+						}
 						p += sizeof(*ev) + ev->len;
 					}
 				if (!relevant)
 					break;
-				/* Editors save in several steps: apply once the
-				 * directory has been quiet for a moment. */
-				arm_timer(a->debouncefd, DEBOUNCE_NS, 0);
 				a->pending = a->reload_files = true;
+				/* A file written and closed, or renamed into place
+				 * (ConfigMap volumes swap "..data"), is complete:
+				 * apply now, that is propagation's latency. After a
+				 * removal wait until the directory has been quiet for
+				 * a moment: an editor saving in steps (rename away,
+				 * write anew) must not lift rules in between. */
+				if (complete)
+					apply_pending(a);
+				else
+					arm_timer(a->debouncefd, DEBOUNCE_NS, 0);
 				break;
 			}
 			case TAG_HOOK_LISTEN:
@@ -987,16 +1038,8 @@ static int run(struct agent *a)
 			case TAG_DEBOUNCE: {
 				uint64_t x;
 
-				if (read(a->debouncefd, &x, sizeof(x)) > 0 && a->pending) {
-					bool files = a->reload_files;
-
-					a->pending = a->reload_files = false;
-					if (a->rescan_pods) {
-						a->rescan_pods = false;
-						bw_k8s_rescan(&a->k8s);
-					}
-					apply(a, files, files);
-				}
+				if (read(a->debouncefd, &x, sizeof(x)) > 0)
+					apply_pending(a);
 				break;
 			}
 			case TAG_TICK: {
@@ -1035,6 +1078,9 @@ static int run(struct agent *a)
 				if (read(a->sigfd, &si, sizeof(si)) != sizeof(si))
 					break;
 				if (si.ssi_signo == SIGHUP) {
+					/* Everything again, links in rule paths too. */
+					a->recompile_all = true;
+					bw_policy_store_forget_files(&a->store);
 					apply(a, true, true);
 				} else if (si.ssi_signo == SIGUSR1) {
 					report_suppressed(a);

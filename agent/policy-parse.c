@@ -1556,6 +1556,7 @@ static int parse_document(struct ctx *c, const yaml_node_t *root, struct bw_poli
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->serial = bw_policy_next_serial();
 	p->file = strdup(c->file);
 	if (!p->file)
 		return -ENOMEM;
@@ -2010,7 +2011,214 @@ static int reject_duplicates(struct claims *claims, size_t from, struct bw_polic
 	return 0;
 }
 
+/* ---- the parse cache ----------------------------------------------------- */
+
+struct cached_file {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	struct bw_policy **pols; /* a reference each */
+	size_t n_pols;
+	struct bw_diags diags;
+	struct claims claims;    /* policy pointers are into pols */
+	bool seen;               /* by the load in progress */
+};
+
+struct bw_parse_cache {
+	struct cached_file *files;
+	size_t n;
+	size_t parsed, reused; /* by the last load */
+	long racy_s;           /* files changed this recently are not remembered */
+};
+
+struct bw_parse_cache *bw_parse_cache_new(void)
+{
+	struct bw_parse_cache *c = calloc(1, sizeof(struct bw_parse_cache));
+
+	if (c)
+		c->racy_s = 1;
+	return c;
+}
+
+void bw_parse_cache_set_racy_window(struct bw_parse_cache *c, long seconds)
+{
+	c->racy_s = seconds;
+}
+
+static void cached_file_done(struct cached_file *f)
+{
+	free(f->path);
+	for (size_t i = 0; i < f->n_pols; i++)
+		bw_policy_free(f->pols[i]);
+	free(f->pols);
+	bw_diags_clear(&f->diags);
+	claims_clear(&f->claims);
+	memset(f, 0, sizeof(*f));
+}
+
+void bw_parse_cache_free(struct bw_parse_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		cached_file_done(&c->files[i]);
+	free(c->files);
+	free(c);
+}
+
+void bw_parse_cache_counts(const struct bw_parse_cache *c, size_t *parsed, size_t *reused)
+{
+	*parsed = c ? c->parsed : 0;
+	*reused = c ? c->reused : 0;
+}
+
+static struct cached_file *cache_find(struct bw_parse_cache *c, const char *path)
+{
+	for (size_t i = 0; c && i < c->n; i++)
+		if (streq(c->files[i].path, path))
+			return &c->files[i];
+	return NULL;
+}
+
+static bool ts_eq(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static bool cache_fresh(const struct cached_file *f, const struct stat *st)
+{
+	return f->dev == st->st_dev && f->ino == st->st_ino && f->size == st->st_size &&
+	       ts_eq(&f->mtime, &st->st_mtim) && ts_eq(&f->ctime, &st->st_ctim);
+}
+
+/* Changed within the last second: a write in the same timestamp tick
+ * after this read would leave the stat as it is. */
+static bool racy(const struct bw_parse_cache *c, const struct stat *st)
+{
+	struct timespec now;
+
+	if (!c->racy_s)
+		return false;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return st->st_mtim.tv_sec >= now.tv_sec - c->racy_s || st->st_ctim.tv_sec >= now.tv_sec - c->racy_s;
+}
+
+static int diag_copy(struct bw_diags *to, const struct bw_diag *d)
+{
+	return diag_add(to, d->file, d->line, d->column, d->field ? strdup(d->field) : NULL,
+			d->reason ? strdup(d->reason) : NULL, d->kind, d->name, d->namespace, d->doc_index);
+}
+
+static int claim_copy(struct claims *to, const struct claim *cl, struct bw_policy *p)
+{
+	struct claim *n = ARRAY_APPEND(to->items, to->n);
+
+	if (!n)
+		return -ENOMEM;
+	n->kind = cl->kind;
+	n->line = cl->line;
+	n->policy = p;
+	n->duplicate = false;
+	if (strdup_opt(cl->namespace, &n->namespace) < 0 || strdup_opt(cl->name, &n->name) < 0 ||
+	    strdup_opt(cl->file, &n->file) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* The policy in to that stands for p in from (same index), or NULL. */
+static struct bw_policy *map_policy(struct bw_policy *p, struct bw_policy *const *from, struct bw_policy *const *to,
+				    size_t n)
+{
+	for (size_t i = 0; p && i < n; i++)
+		if (from[i] == p)
+			return to[i];
+	return NULL;
+}
+
+static void cache_drop(struct bw_parse_cache *c, struct cached_file *f)
+{
+	cached_file_done(f);
+	*f = c->files[--c->n];
+}
+
+/* Remembers what parsing path gave: out[o..], diags[d..], claims[c..]. */
+static int cache_store(struct bw_parse_cache *c, const char *path, const struct stat *st,
+		       const struct bw_policy_list *out, size_t o, const struct bw_diags *diags, size_t d,
+		       const struct claims *claims, size_t k)
+{
+	struct cached_file *f = ARRAY_APPEND(c->files, c->n);
+
+	if (!f)
+		return -ENOMEM;
+	f->seen = true;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->size = st->st_size;
+	f->mtime = st->st_mtim;
+	f->ctime = st->st_ctim;
+	f->pols = calloc(out->n - o + 1, sizeof(*f->pols));
+	if (!(f->path = strdup(path)) || !f->pols)
+		goto nomem;
+	for (size_t i = o; i < out->n; i++)
+		f->pols[f->n_pols++] = bw_policy_ref(out->items[i]);
+	for (size_t i = d; i < diags->n; i++)
+		if (diag_copy(&f->diags, &diags->items[i]) < 0)
+			goto nomem;
+	for (size_t i = k; i < claims->n; i++)
+		if (claim_copy(&f->claims, &claims->items[i], claims->items[i].policy) < 0)
+			goto nomem;
+	return 0;
+nomem:
+	cache_drop(c, f); /* never half an entry */
+	return -ENOMEM;
+}
+
+/* Appends what path gave when it was parsed, as parsing it again would. */
+static int cache_replay(struct cached_file *f, struct bw_policy_list *out, struct bw_diags *diags,
+			struct claims *claims)
+{
+	for (size_t i = 0; i < f->n_pols; i++) {
+		struct bw_policy **slot = ARRAY_APPEND(out->items, out->n);
+
+		if (!slot)
+			return -ENOMEM;
+		*slot = bw_policy_ref(f->pols[i]);
+	}
+	for (size_t i = 0; i < f->diags.n; i++)
+		if (diag_copy(diags, &f->diags.items[i]) < 0)
+			return -ENOMEM;
+	for (size_t i = 0; i < f->claims.n; i++)
+		if (claim_copy(claims, &f->claims.items[i],
+			       map_policy(f->claims.items[i].policy, f->pols, f->pols, f->n_pols)) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/* Drops the entries of files the load did not see (deleted, renamed). */
+static void cache_sweep(struct bw_parse_cache *c)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->files[i].seen) {
+			c->files[i].seen = false;
+			c->files[keep++] = c->files[i];
+		} else {
+			cached_file_done(&c->files[i]);
+		}
+	}
+	c->n = keep;
+}
+
 int bw_policy_load_dir(const char *dir, struct bw_policy_list *out, struct bw_diags *diags)
+{
+	return bw_policy_load_dir_cached(dir, NULL, out, diags);
+}
+
+int bw_policy_load_dir_cached(const char *dir, struct bw_parse_cache *cache, struct bw_policy_list *out,
+			      struct bw_diags *diags)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct claims claims = { 0 };
@@ -2053,10 +2261,16 @@ int bw_policy_load_dir(const char *dir, struct bw_policy_list *out, struct bw_di
 	}
 	if (n_names > 0)
 		qsort(names, n_names, sizeof(*names), name_cmp);
+	if (cache) {
+		cache->parsed = cache->reused = 0;
+		for (size_t i = 0; i < cache->n; i++)
+			cache->files[i].seen = false;
+	}
 
 	for (size_t i = 0; i < n_names; i++) {
 		_cleanup_free_ char *path = NULL;
 		size_t first_claim = claims.n, first_diag = diags->n;
+		struct cached_file *cached;
 		struct stat st;
 
 		path = strprintf("%s%s%s", dir, endswith(dir, "/") ? "" : "/", names[i]);
@@ -2074,7 +2288,23 @@ int bw_policy_load_dir(const char *dir, struct bw_policy_list *out, struct bw_di
 		if (!S_ISREG(st.st_mode))
 			continue;
 
-		r = parse_file(path, out, diags, &claims);
+		cached = cache_find(cache, path);
+		if (cached && cache_fresh(cached, &st)) {
+			cached->seen = true;
+			cache->reused++;
+			r = cache_replay(cached, out, diags, &claims);
+		} else {
+			size_t o = out->n;
+
+			if (cached)
+				cache_drop(cache, cached);
+			r = parse_file(path, out, diags, &claims);
+			if (cache) {
+				cache->parsed++;
+				if (r != -ENOMEM && !racy(cache, &st))
+					r = cache_store(cache, path, &st, out, o, diags, first_diag, &claims, first_claim) ?: r;
+			}
+		}
 		if (r == -ENOMEM)
 			goto out;
 		/* Any other failure to read is in diags; go on with the rest. */
@@ -2084,6 +2314,8 @@ int bw_policy_load_dir(const char *dir, struct bw_policy_list *out, struct bw_di
 		sort_diags(diags, first_diag);
 	}
 	r = 0;
+	if (cache)
+		cache_sweep(cache);
 out:
 	claims_clear(&claims);
 	strv_free(names, n_names);

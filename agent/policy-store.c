@@ -30,6 +30,72 @@ static int list_push(struct bw_policy_list *l, struct bw_policy *p)
 	return 0;
 }
 
+static int identity_cmp(const struct bw_policy *x, const struct bw_policy *y)
+{
+	int c;
+
+	if (x->kind != y->kind)
+		return (int)x->kind - (int)y->kind;
+	c = strcmp(x->namespace ? x->namespace : "", y->namespace ? y->namespace : "");
+	return c ? c : strcmp(x->name, y->name);
+}
+
+static int slot_cmp(const void *a, const void *b)
+{
+	struct bw_policy **x = *(struct bw_policy **const *)a, **y = *(struct bw_policy **const *)b;
+
+	return identity_cmp(*x, *y);
+}
+
+/* A policy that reads the same as before stays the same object (and
+ * serial), so what was compiled from it is reused instead of compiled
+ * again. Moves such policies from old into fresh (their slot in old
+ * becomes NULL). Identities are unique in a loaded list: one sorted array
+ * of old's slots and a binary search per fresh policy find its earlier self. */
+static void keep_unchanged(struct bw_policy_list *old, struct bw_policy_list *fresh)
+{
+	struct bw_policy ***slots = malloc((old->n + 1) * sizeof(*slots));
+	bool *moved = calloc(old->n + 1, sizeof(*moved));
+	size_t n = 0;
+
+	if (!slots || !moved) {
+		free(slots);
+		free(moved);
+		return; /* only a lost shortcut: everything is compiled again */
+	}
+	for (size_t i = 0; i < old->n; i++)
+		if (old->items[i])
+			slots[n++] = &old->items[i];
+	qsort(slots, n, sizeof(*slots), slot_cmp);
+	for (size_t f = 0; f < fresh->n; f++) {
+		struct bw_policy *p = fresh->items[f], *q;
+		size_t lo = 0, hi = n;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = identity_cmp(*slots[mid], p);
+
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == n || identity_cmp(*slots[lo], p) || *slots[lo] == p || !bw_policy_equal(*slots[lo], p))
+			continue;
+		/* The slot keeps its pointer until the loop is done (the
+		 * search compares through it); it is cleared after. */
+		q = *slots[lo];
+		bw_policy_free(p);
+		fresh->items[f] = q;
+		moved[lo] = true;
+	}
+	for (size_t k = 0; k < n; k++)
+		if (moved[k])
+			*slots[k] = NULL;
+	free(slots);
+	free(moved);
+}
+
 int bw_policy_store_reload(struct bw_policy_store *s, const char *dir)
 {
 	struct bw_policy_list fresh = { 0 };
@@ -37,7 +103,9 @@ int bw_policy_store_reload(struct bw_policy_store *s, const char *dir)
 	size_t kept = 0;
 	int ret;
 
-	ret = bw_policy_load_dir(dir, &fresh, &diags);
+	if (!s->cache)
+		s->cache = bw_parse_cache_new(); /* without one, every file is read */
+	ret = bw_policy_load_dir_cached(dir, s->cache, &fresh, &diags);
 	if (ret < 0) {
 		bw_policy_list_clear(&fresh);
 		bw_diags_clear(&s->rejected);
@@ -69,6 +137,7 @@ int bw_policy_store_reload(struct bw_policy_store *s, const char *dir)
 			kept++;
 		}
 	}
+	keep_unchanged(&s->current, &fresh);
 	for (size_t i = 0; i < s->current.n; i++)
 		bw_policy_free(s->current.items[i]);
 	free(s->current.items);
@@ -79,8 +148,15 @@ int bw_policy_store_reload(struct bw_policy_store *s, const char *dir)
 	return 0;
 }
 
+void bw_policy_store_forget_files(struct bw_policy_store *s)
+{
+	bw_parse_cache_free(s->cache);
+	s->cache = NULL;
+}
+
 void bw_policy_store_clear(struct bw_policy_store *s)
 {
+	bw_policy_store_forget_files(s);
 	bw_policy_list_clear(&s->current);
 	bw_diags_clear(&s->rejected);
 	s->kept = 0;

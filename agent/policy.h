@@ -132,6 +132,12 @@ struct bw_policy {
 	struct bw_pos pos;               /* the document's start */
 	struct bw_pos name_pos;          /* metadata.name, for duplicate messages */
 	unsigned doc_index;              /* 0-based document number in its file */
+	/* Unique per parsed policy in this process (never reused, unlike an
+	 * address): the compiler's cache knows an unchanged policy by it. */
+	uint64_t serial;
+	/* References beyond the first (a policy file's parse cache shares its
+	 * policies with the lists that hold them); bw_policy_free drops one. */
+	unsigned extra_refs;
 };
 
 struct bw_policy_list {
@@ -162,6 +168,17 @@ const char *bw_policy_kind_name(enum bw_policy_kind kind);
 const char *bw_mode_name(enum bw_mode mode);
 
 void bw_policy_free(struct bw_policy *p);
+
+/* Another reference to p (freed by one more bw_policy_free). */
+struct bw_policy *bw_policy_ref(struct bw_policy *p);
+
+/* The next serial for a newly parsed policy. */
+uint64_t bw_policy_next_serial(void);
+
+/* True when a and b say the same in every field, positions and file
+ * included (their serials aside): a reload may then keep a in force in
+ * place of b, and whatever was compiled from a still holds. */
+bool bw_policy_equal(const struct bw_policy *a, const struct bw_policy *b);
 void bw_policy_list_clear(struct bw_policy_list *l);
 void bw_diags_clear(struct bw_diags *d);
 
@@ -187,3 +204,24 @@ int bw_policy_parse_buffer(const char *name, const char *buf, size_t len,
  * may also be named by a diag (a later, broken copy): out wins. Returns 0 or
  * a negative errno when the directory cannot be read. */
 int bw_policy_load_dir(const char *dir, struct bw_policy_list *out, struct bw_diags *diags);
+
+/* What bw_policy_load_dir_cached remembers of each file it parsed: its
+ * identity and times (device, inode, size, mtime, ctime) and what parsing
+ * gave (policies, shared by reference; diagnostics; claimed identities).
+ * A file whose stat is unchanged is not read again. A file changed less
+ * than a second before it was read is not remembered: a second write in
+ * the same timestamp tick would look unchanged (git's "racy" files). */
+struct bw_parse_cache;
+
+struct bw_parse_cache *bw_parse_cache_new(void);
+void bw_parse_cache_free(struct bw_parse_cache *c);
+/* How recent a change keeps a file out of the cache (default 1 s; tests
+ * set 0). */
+void bw_parse_cache_set_racy_window(struct bw_parse_cache *c, long seconds);
+/* Files read (parsed) and files taken from the cache by the last load. */
+void bw_parse_cache_counts(const struct bw_parse_cache *c, size_t *parsed, size_t *reused);
+
+/* bw_policy_load_dir with a cache (NULL: none). Entries of files that are
+ * gone are dropped. */
+int bw_policy_load_dir_cached(const char *dir, struct bw_parse_cache *cache, struct bw_policy_list *out,
+			      struct bw_diags *diags);

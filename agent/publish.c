@@ -144,37 +144,6 @@ fail:
 	return ret;
 }
 
-static int copy_ruleset(struct bw_compiled_ruleset *dst, const struct bw_compiled_ruleset *src)
-{
-	*dst = *src;
-	memset(dst->slots, 0, sizeof(dst->slots));
-	dst->exec = dst->file = NULL;
-	dst->net4 = NULL;
-	dst->net6 = NULL;
-#define DUP(f, n)                                                                   \
-	if (src->n) {                                                               \
-		dst->f = malloc(src->n * sizeof(*src->f));                          \
-		if (!dst->f)                                                        \
-			goto nomem;                                                 \
-		memcpy(dst->f, src->f, src->n * sizeof(*src->f));                   \
-	}
-	DUP(exec, n_exec);
-	DUP(file, n_file);
-	DUP(net4, n_net4);
-	DUP(net6, n_net6);
-#undef DUP
-	for (size_t i = 0; i < src->n_slots; i++) {
-		dst->slots[i].mode = src->slots[i].mode;
-		dst->slots[i].policy = strdup(src->slots[i].policy);
-		if (!dst->slots[i].policy)
-			goto nomem;
-	}
-	return 0;
-nomem:
-	bw_compiled_ruleset_clear(dst);
-	return -ENOMEM;
-}
-
 static void note_error(struct bw_publish_result *res, int err)
 {
 	if (!res->first_error)
@@ -235,7 +204,7 @@ int bw_publish_plan(struct bw_publisher *p, const struct bw_plan *plan, uint64_t
 		}
 		slot = &p->pub[p->n_pub];
 		memset(slot, 0, sizeof(*slot));
-		if (copy_ruleset(&slot->rs, rs) < 0) {
+		if (bw_compiled_ruleset_copy(&slot->rs, rs) < 0) {
 			unpublish(&p->fds, id);
 			free(ids);
 			return -ENOMEM;

@@ -14,6 +14,9 @@ for w in plain unselected r10 r1000 r10000 audit; do mkdir -p /sys/fs/cgroup/ben
 AGENT_ARGS="--hook-socket none --journald false --syslog false --rate-limit 0 --health-interval 0"
 
 emit() { echo "BENCH: $*"; }
+# want SECTION: whether this run measures it (ONLY in bench.conf: a
+# development run of some sections; empty: all).
+want() { [ -z "${ONLY:-}" ] || case " $ONLY " in *" $1 "*) true ;; *) false ;; esac; }
 # Milliseconds since boot (busybox date has no %N).
 ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
 
@@ -99,6 +102,7 @@ if [ "${AUDITD:-0}" = 1 ]; then
     if auditctl -s | grep -q "pid $AUDITD_PID"; then has_auditd=1; pass "auditd runs"; else fail "auditd runs"; cat $B/auditd.out; auditctl -s; fi
 fi
 
+if want micro; then
 echo "== micro: $ROUNDS rounds, open $N_OPEN, exec $N_EXEC, connect $N_CONNECT per run"
 round=1
 while [ $round -le "$ROUNDS" ]; do
@@ -120,6 +124,7 @@ while [ $round -le "$ROUNDS" ]; do
     round=$((round + 1))
 done
 pass "micro rounds ran"
+fi
 
 # settle SINK: asks for health events until the sink wrote nothing but the
 # last health record in between: everything the kernel sent is then written
@@ -144,6 +149,7 @@ settle() {
     fail "the $1 sink settles"
 }
 
+if want pipeline; then
 echo "== event pipeline: file sink"
 rm -f $B/events.jsonl
 start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
@@ -165,7 +171,9 @@ emit "pipeline sink=file ops=$ops seconds=$secs written=$written kernel_dropped=
 lat=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/audit latency $B/events.jsonl /srv/bench/allowed "$LAT_COUNT" 1000 | tr '\n' ' ')
 emit "latency sink=file $lat"
 stop_agent
+fi
 
+if want pipeline; then
 echo "== event pipeline: journald"
 if command -v /lib/systemd/systemd-journald >/dev/null 2>&1; then
     mkdir -p /run/systemd/journal /etc/systemd
@@ -190,7 +198,9 @@ if command -v /lib/systemd/systemd-journald >/dev/null 2>&1; then
     stop_agent
     kill $JPID 2>/dev/null
 fi
+fi
 
+if want footprint; then
 echo "== footprint: 1,000 policies, 500 workloads"
 w=0
 while [ $w -lt 500 ]; do mkdir -p /sys/fs/cgroup/foot/w$w; w=$((w + 1)); done
@@ -212,13 +222,14 @@ for f in /proc/$pid/fdinfo/*; do
 done
 emit "footprint policies=1000 workloads=500 rss_kb=$rss rss_anon_kb=$anon hwm_kb=$hwm idle_cpu_ticks_5s=$((cpu1 - cpu0)) map_bytes=$maps"
 stop_agent
+fi
 
+if want propagation; then
 echo "== propagation"
 mkdir -p $B/prop
-# The node's other policies: 10 and 1,000 rules and the Audit one (every
-# apply recompiles them all; the 10,000-rule one is left out to keep the
-# run short: its compile would dominate).
-cp /scenario/micro/policies/r10.yaml /scenario/micro/policies/r1000.yaml /scenario/micro/policies/audit.yaml $B/prop/
+# The node's other policies: 10, 1,000 and 10,000 rules and the Audit one.
+# An apply reads them all again; what did not change is not compiled again.
+cp /scenario/micro/policies/*.yaml $B/prop/
 cp /scenario/propagate/off.yaml $B/prop/propagate.yaml
 # The default rate limit here: a blocked open every 0.1 ms is no event load.
 start_agent --policy-dir $B/prop --inventory /scenario/micro/inventory.yaml --events-file $B/prop.jsonl \
@@ -230,7 +241,17 @@ p=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/r10 propagate $B/prop /scenario/
     bulwark-probe --cgroup /sys/fs/cgroup/bench/r10 open /srv/bench/propagate read
 }
 emit "propagate $p"
+# Where an apply's time went (the agent's applied records, the first one,
+# at start, left out): medians of each part, in µs.
+med() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print 0 }'; }
+grep '"event":"applied"' $B/prop.jsonl | tail -n +2 >$B/applied.jsonl
+parts=""
+for f in apply_us parse_us plan_us publish_us compiled; do
+    parts="$parts $f=$(sed -n "s/.*\"$f\":\([0-9]*\).*/\1/p" $B/applied.jsonl | med)"
+done
+emit "propagate_parts applies=$(wc -l <$B/applied.jsonl)$parts"
 stop_agent
+fi
 
 [ -n "${AUDITD_PID:-}" ] && kill $AUDITD_PID
 finish

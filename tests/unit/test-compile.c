@@ -1156,6 +1156,46 @@ static void test_plan(void)
 		bw_plan_clear(&p2);
 	}
 
+	/* Built again over the plan in force, nothing is compiled: each rule
+	 * set is copied from the plan that compiled it from the same
+	 * policies (by serial), and equals what a compile gives. A policy
+	 * with a new serial (a changed policy reads as a new one) is
+	 * compiled, and so is everything once older than the age bound. */
+	{
+		struct bw_plan p1, p2, p3, p4;
+		struct bw_plan_options ro = o;
+		bool same = true;
+		uint64_t serial0 = l.items[0]->serial;
+
+		o.exempt_cgroup = id[AGENT];
+		ro.exempt_cgroup = id[AGENT];
+		ro.now_ns = 1000;
+		ro.reuse_max_age_ns = 500;
+		ASSERT(bw_plan_build(&l, &inv, &ro, &rt, &p1) == 0);
+		ASSERT(p1.n_compiled == p1.n_rulesets && p1.n_rulesets == 3);
+		ro.reuse = &p1;
+		ro.now_ns = 1400;
+		ASSERT(bw_plan_build(&l, &inv, &ro, &rt, &p2) == 0);
+		ASSERT(p2.n_compiled == 0 && p2.n_rulesets == p1.n_rulesets);
+		for (size_t i = 0; i < p1.n_rulesets && i < p2.n_rulesets; i++)
+			same &= bw_compiled_ruleset_equal(&p1.rulesets[i], &p2.rulesets[i]) &&
+				p2.rulesets[i].compiled_ns == 1000;
+		ASSERT(same);
+		l.items[0]->serial = bw_policy_next_serial();
+		ro.reuse = &p2;
+		ASSERT(bw_plan_build(&l, &inv, &ro, &rt, &p3) == 0);
+		ASSERT(p3.n_compiled == 1);
+		ro.reuse = &p3;
+		ro.now_ns = 1600; /* the copies from p1's compile are now too old */
+		ASSERT(bw_plan_build(&l, &inv, &ro, &rt, &p4) == 0);
+		ASSERT(p4.n_compiled == 2);
+		ASSERT(serial0 != l.items[0]->serial);
+		bw_plan_clear(&p1);
+		bw_plan_clear(&p2);
+		bw_plan_clear(&p3);
+		bw_plan_clear(&p4);
+	}
+
 	/* A missing cgroup root is an error, not an empty plan. */
 	{
 		char *missing = xasprintf("%s/nope", root);

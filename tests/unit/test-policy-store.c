@@ -104,6 +104,94 @@ int main(void)
 	ASSERT(bw_policy_store_reload(&s, dir) == 0);
 	ASSERT(s.current.n == 1 && find(&s, "a") && !find(&s, "b") && !find(&s, "c"));
 
+	/* A reload that reads a policy exactly as before keeps the same
+	 * object, serial and all (the compiler reuses what it compiled from
+	 * it); a changed one, or one that only moved in its file, is new. */
+	{
+		const struct bw_policy *a0, *d0, *e0;
+		uint64_t sa, sd, se;
+
+		put("d.yaml", POLICY("ClusterBulwarkPolicy", "d", "Block", "/bin/ls") "---\n"
+			      POLICY("ClusterBulwarkPolicy", "e", "Block", "/bin/cat"));
+		ASSERT(bw_policy_store_reload(&s, dir) == 0);
+		a0 = find(&s, "a");
+		d0 = find(&s, "d");
+		e0 = find(&s, "e");
+		ASSERT(a0 && d0 && e0 && d0->serial != e0->serial && a0->serial != d0->serial);
+		sa = a0 ? a0->serial : 0;
+		sd = d0 ? d0->serial : 0;
+		se = e0 ? e0->serial : 0;
+		ASSERT(bw_policy_store_reload(&s, dir) == 0);
+		ASSERT(find(&s, "a") == a0 && find(&s, "d") == d0 && find(&s, "e") == e0);
+		ASSERT(a0 && a0->serial == sa);
+
+		/* d changes (and grows by a line); e, after it in the same
+		 * file, now starts a line later: both are new; a is untouched. */
+		put("d.yaml", POLICY("ClusterBulwarkPolicy", "d", "Block", "/bin/ls") "      - path: /bin/ps\n---\n"
+			      POLICY("ClusterBulwarkPolicy", "e", "Block", "/bin/cat"));
+		ASSERT(bw_policy_store_reload(&s, dir) == 0);
+		ASSERT(find(&s, "a") == a0 && s.current.n == 3 && s.rejected.n == 0);
+		p = find(&s, "d");
+		ASSERT(p && p->serial > se && p->serial != sd && p->exec_deny.n == 2);
+		p = find(&s, "e");
+		ASSERT(p && p->serial != se && p->serial > sd);
+		rm("d.yaml");
+		ASSERT(bw_policy_store_reload(&s, dir) == 0);
+		ASSERT(s.current.n == 1 && find(&s, "a") == a0);
+	}
+
+	/* Files are read again only when they changed: with the racy window
+	 * off, an unchanged file is replayed from the cache (same objects),
+	 * a rewritten one is parsed, a deleted one forgotten; its policy
+	 * duplicates are still found across files. */
+	{
+		const struct bw_policy *a0 = find(&s, "a"), *f0;
+		size_t parsed, reused;
+
+		bw_policy_store_forget_files(&s);
+		ASSERT(bw_policy_store_reload(&s, dir) == 0); /* makes the cache: default window */
+		bw_parse_cache_counts(s.cache, &parsed, &reused);
+		ASSERT(parsed == 1 && reused == 0);
+		ASSERT(bw_policy_store_reload(&s, dir) == 0); /* a.yaml was written just now: racy */
+		bw_parse_cache_counts(s.cache, &parsed, &reused);
+		ASSERT(parsed == 1 && reused == 0);
+
+		bw_parse_cache_set_racy_window(s.cache, 0);
+		put("f.yaml", POLICY("ClusterBulwarkPolicy", "f", "Block", "/bin/ls"));
+		ASSERT(bw_policy_store_reload(&s, dir) == 0);
+		bw_parse_cache_counts(s.cache, &parsed, &reused);
+		ASSERT(parsed == 2 && reused == 0);
+		f0 = find(&s, "f");
+		ASSERT(bw_policy_store_reload(&s, dir) == 0);
+		bw_parse_cache_counts(s.cache, &parsed, &reused);
+		ASSERT(parsed == 0 && reused == 2);
+		ASSERT(find(&s, "a") == a0 && find(&s, "f") == f0 && s.current.n == 2 && s.rejected.n == 0);
+
+		/* g.yaml (after f.yaml) claims f again: rejected, even
+		 * though f.yaml itself comes from the cache. */
+		put("g.yaml", POLICY("ClusterBulwarkPolicy", "f", "Audit", "/bin/ps"));
+		ASSERT(bw_policy_store_reload(&s, dir) == 0);
+		bw_parse_cache_counts(s.cache, &parsed, &reused);
+		ASSERT(parsed == 1 && reused == 2);
+		ASSERT(s.rejected.n == 1 && find(&s, "f") == f0);
+		ASSERT(bw_policy_store_reload(&s, dir) == 0); /* and again, all three from the cache */
+		bw_parse_cache_counts(s.cache, &parsed, &reused);
+		ASSERT(parsed == 0 && reused == 3 && s.rejected.n == 1 && find(&s, "f") == f0);
+		rm("g.yaml");
+
+		/* A rewrite of f.yaml (another size) is read. */
+		put("f.yaml", POLICY("ClusterBulwarkPolicy", "f", "Block", "/bin/lsblk"));
+		ASSERT(bw_policy_store_reload(&s, dir) == 0);
+		bw_parse_cache_counts(s.cache, &parsed, &reused);
+		ASSERT(parsed == 1 && reused == 1 && s.rejected.n == 0);
+		f0 = find(&s, "f");
+		ASSERT(f0 && !strcmp(f0->exec_deny.items[0].path, "/bin/lsblk"));
+		rm("f.yaml");
+		ASSERT(bw_policy_store_reload(&s, dir) == 0);
+		bw_parse_cache_counts(s.cache, &parsed, &reused);
+		ASSERT(parsed == 0 && reused == 1 && s.current.n == 1 && find(&s, "a") == a0);
+	}
+
 	/* An unreadable directory changes nothing. */
 	ASSERT(bw_policy_store_reload(&s, "/nonexistent/bulwark") < 0);
 	ASSERT(s.current.n == 1 && find(&s, "a"));
