@@ -98,16 +98,75 @@ void bw_record_builder_init(struct bw_record_builder *b, enum bw_record_kind kin
 	b->kind = kind;
 	b->time_realtime_ns = time_realtime_ns;
 	b->priority = priority;
+	b->message = SIZE_MAX;
 }
 
-void bw_record_builder_add(struct bw_record_builder *b, const char *key, const char *value)
+/* Room for n more bytes in buf. */
+static bool reserve(struct bw_record_builder *b, size_t n)
 {
-	char *k, *v;
+	size_t size = b->size ? b->size : 1024;
+	char *nb;
 
-	if (!value || b->oom)
+	if (b->oom)
+		return false;
+	if (b->len + n <= b->size)
+		return true;
+	while (size < b->len + n)
+		size *= 2;
+	nb = realloc(b->buf, size);
+	if (!nb) {
+		b->oom = true;
+		return false;
+	}
+	b->buf = nb;
+	b->size = size;
+	return true;
+}
+
+/* Appends s (n bytes) and a NUL; returns its offset or SIZE_MAX. */
+static size_t put(struct bw_record_builder *b, const char *s, size_t n)
+{
+	size_t at = b->len;
+
+	if (!reserve(b, n + 1))
+		return SIZE_MAX;
+	memcpy(b->buf + at, s, n);
+	b->buf[at + n] = '\0';
+	b->len += n + 1;
+	return at;
+}
+
+/* Appends a formatted string and a NUL; returns its offset or SIZE_MAX. */
+static size_t putv(struct bw_record_builder *b, const char *fmt, va_list ap)
+{
+	size_t at = b->len;
+	va_list aq;
+	int n;
+
+	if (!reserve(b, 64))
+		return SIZE_MAX;
+	va_copy(aq, ap);
+	n = vsnprintf(b->buf + at, b->size - at, fmt, aq);
+	va_end(aq);
+	if (n < 0) {
+		b->oom = true;
+		return SIZE_MAX;
+	}
+	if ((size_t)n >= b->size - at) {
+		if (!reserve(b, (size_t)n + 1))
+			return SIZE_MAX;
+		vsnprintf(b->buf + at, b->size - at, fmt, ap);
+	}
+	b->len += (size_t)n + 1;
+	return at;
+}
+
+static void add_field(struct bw_record_builder *b, size_t key, size_t value)
+{
+	if (key == SIZE_MAX || value == SIZE_MAX || b->oom)
 		return;
 	if (b->n == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 16;
+		size_t ncap = b->cap ? b->cap * 2 : 32;
 		void *n = realloc(b->fields, ncap * sizeof(*b->fields));
 
 		if (!n) {
@@ -117,70 +176,62 @@ void bw_record_builder_add(struct bw_record_builder *b, const char *key, const c
 		b->fields = n;
 		b->cap = ncap;
 	}
-	k = strdup(key);
-	v = strdup(value);
-	if (!k || !v) {
-		free(k);
-		free(v);
-		b->oom = true;
+	b->fields[b->n].key = key;
+	b->fields[b->n++].value = value;
+}
+
+void bw_record_builder_add(struct bw_record_builder *b, const char *key, const char *value)
+{
+	size_t k;
+
+	if (!value || b->oom)
 		return;
-	}
-	b->fields[b->n].key = k;
-	b->fields[b->n++].value = v;
+	k = put(b, key, strlen(key));
+	add_field(b, k, put(b, value, strlen(value)));
 }
 
 void bw_record_builder_addf(struct bw_record_builder *b, const char *key, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
+	size_t k;
 
+	if (b->oom)
+		return;
+	k = put(b, key, strlen(key));
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) {
-		b->oom = true;
-		s = NULL;
-	}
+	add_field(b, k, putv(b, fmt, ap));
 	va_end(ap);
-	bw_record_builder_add(b, key, s);
-	free(s);
 }
 
 void bw_record_builder_message(struct bw_record_builder *b, const char *fmt, ...)
 {
 	va_list ap;
 
-	free(b->message);
 	va_start(ap, fmt);
-	if (vasprintf(&b->message, fmt, ap) < 0) {
-		b->message = NULL;
-		b->oom = true;
-	}
+	b->message = putv(b, fmt, ap); /* an earlier message stays in buf, unused */
 	va_end(ap);
 }
 
 void bw_record_builder_clear(struct bw_record_builder *b)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		free(b->fields[i].key);
-		free(b->fields[i].value);
-	}
+	free(b->buf);
 	free(b->fields);
-	free(b->message);
 	memset(b, 0, sizeof(*b));
+	b->message = SIZE_MAX;
 }
 
+/* One allocation: the record, its field table, then the strings (buf). */
 struct bw_record *bw_record_builder_finish(struct bw_record_builder *b)
 {
-	size_t size = sizeof(struct bw_record) + b->n * sizeof(struct bw_field);
-	const char *msg = b->message ? b->message : "";
 	struct bw_record *r = NULL;
-	char *p;
+	size_t head = sizeof(struct bw_record) + b->n * sizeof(struct bw_field);
+	char *strings;
 
 	if (b->oom)
 		goto out;
-	size += strlen(msg) + 1;
-	for (size_t i = 0; i < b->n; i++)
-		size += strlen(b->fields[i].key) + strlen(b->fields[i].value) + 2;
-	r = malloc(size);
+	if (b->message == SIZE_MAX && (b->message = put(b, "", 0)) == SIZE_MAX)
+		goto out;
+	r = malloc(head + b->len);
 	if (!r)
 		goto out;
 	atomic_init(&r->refs, 1);
@@ -188,26 +239,81 @@ struct bw_record *bw_record_builder_finish(struct bw_record_builder *b)
 	r->time_realtime_ns = b->time_realtime_ns;
 	r->priority = b->priority;
 	r->n_fields = b->n;
-	p = (char *)&r->fields[b->n];
-#define PACK(dst, src)                                  \
-	do {                                            \
-		size_t l_ = strlen(src) + 1;            \
-		memcpy(p, src, l_);                     \
-		dst = p;                                \
-		p += l_;                                \
-	} while (0)
-	PACK(r->message, msg);
+	strings = (char *)r + head;
+	memcpy(strings, b->buf, b->len);
+	r->message = strings + b->message;
 	for (size_t i = 0; i < b->n; i++) {
-		PACK(r->fields[i].key, b->fields[i].key);
-		PACK(r->fields[i].value, b->fields[i].value);
+		r->fields[i].key = strings + b->fields[i].key;
+		r->fields[i].value = strings + b->fields[i].value;
 	}
-#undef PACK
 out:
 	bw_record_builder_clear(b);
 	return r;
 }
 
 /* ---- decoding kernel events ---------------------------------------------- */
+
+struct proc_ctx {
+	uint64_t exec_id; /* 0: empty */
+	uint32_t pid, ppid;
+	char exe[BW_EXE_MAX];
+	char pexe[BW_EXE_MAX];
+	char ancestors[BW_ANCESTORS_MAX * (BW_EXE_MAX + 16)];
+};
+
+#define PROC_CACHE_SLOTS 256
+
+struct bw_proc_cache {
+	struct proc_ctx slots[PROC_CACHE_SLOTS]; /* direct-mapped by exec id */
+	uint64_t hits, misses;
+};
+
+struct bw_proc_cache *bw_proc_cache_new(void)
+{
+	return calloc(1, sizeof(struct bw_proc_cache));
+}
+
+void bw_proc_cache_free(struct bw_proc_cache *c)
+{
+	free(c);
+}
+
+void bw_proc_cache_counts(const struct bw_proc_cache *c, uint64_t *hits, uint64_t *misses)
+{
+	*hits = c ? c->hits : 0;
+	*misses = c ? c->misses : 0;
+}
+
+/* The caller's context from the process table (or the cache of it); NULL
+ * when the table does not have this exec of pid. */
+static const struct proc_ctx *proc_context(const struct bw_record_context *ctx, uint32_t pid, uint64_t exec_id)
+{
+	static struct proc_ctx scratch; /* without a cache; decoding is single-threaded */
+	struct proc_ctx *pc = ctx->proc_cache ? &ctx->proc_cache->slots[(exec_id * 0x9E3779B97F4A7C15ULL) >> 56]
+					      : &scratch;
+	struct bw_process self, parent;
+
+	if (ctx->proc_cache && pc->exec_id == exec_id && pc->pid == pid) {
+		ctx->proc_cache->hits++;
+		return pc;
+	}
+	if (ctx->proc_lookup(pid, &self, ctx->userdata) < 0 || self.exec_id != exec_id)
+		return NULL;
+	if (ctx->proc_cache)
+		ctx->proc_cache->misses++;
+	self.exe[sizeof(self.exe) - 1] = '\0';
+	pc->exec_id = exec_id;
+	pc->pid = pid;
+	pc->ppid = self.ppid;
+	snprintf(pc->exe, sizeof(pc->exe), "%s", self.exe);
+	pc->pexe[0] = '\0';
+	if (ctx->proc_lookup(self.ppid, &parent, ctx->userdata) == 0 && parent.exec_id == self.parent_exec_id) {
+		parent.exe[sizeof(parent.exe) - 1] = '\0';
+		snprintf(pc->pexe, sizeof(pc->pexe), "%s", parent.exe);
+	}
+	bw_proc_ancestors(&self, ctx->proc_lookup, ctx->userdata, pc->ancestors, sizeof(pc->ancestors));
+	return pc;
+}
 
 static const char *hook_name(uint8_t hook)
 {
@@ -267,7 +373,7 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 	char path[BW_PATH_MAX], name[BW_PATH_KEY_MAX + 1], exe[BW_PATH_MAX + 64], pexe[BW_PATH_MAX];
 	char target[BW_PATH_MAX + 64], comm[BW_TASK_COMM_LEN + 1], where[512] = "";
 	char ancestors[BW_ANCESTORS_MAX * (BW_EXE_MAX + 16)] = "";
-	struct bw_process self;
+	const struct proc_ctx *pc;
 	uint32_t ppid;
 	const struct bw_assignment *as;
 	const struct bw_published *pub;
@@ -331,20 +437,13 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 	}
 	/* The process table knows the caller and its parents as they were;
 	 * /proc, read now, only while they still run. */
-	if (ctx->proc_lookup && h->exec_id && ctx->proc_lookup(h->pid, &self, ctx->userdata) == 0 &&
-	    self.exec_id == h->exec_id) {
-		struct bw_process parent;
-
-		self.exe[sizeof(self.exe) - 1] = '\0';
+	if (ctx->proc_lookup && h->exec_id && (pc = proc_context(ctx, h->pid, h->exec_id))) {
 		if (!ppid) /* programs that cannot read the task (cgroup connect) */
-			ppid = self.ppid;
-		if (h->hook != BW_HOOK_EXEC && self.exe[0])
-			snprintf(exe, sizeof(exe), "%s", self.exe);
-		if (ctx->proc_lookup(self.ppid, &parent, ctx->userdata) == 0 && parent.exec_id == self.parent_exec_id) {
-			parent.exe[sizeof(parent.exe) - 1] = '\0';
-			snprintf(pexe, sizeof(pexe), "%s", parent.exe);
-		}
-		bw_proc_ancestors(&self, ctx->proc_lookup, ctx->userdata, ancestors, sizeof(ancestors));
+			ppid = pc->ppid;
+		if (h->hook != BW_HOOK_EXEC && pc->exe[0])
+			snprintf(exe, sizeof(exe), "%s", pc->exe);
+		snprintf(pexe, sizeof(pexe), "%s", pc->pexe);
+		snprintf(ancestors, sizeof(ancestors), "%s", pc->ancestors);
 	}
 	if (!exe[0] && h->hook != BW_HOOK_EXEC)
 		proc_exe(ctx->proc_root, h->pid, exe, sizeof(exe));
@@ -450,7 +549,15 @@ char *bw_utf8_sanitize(const char *s)
 
 static struct json_object *json_text(const char *s)
 {
-	char *clean = bw_utf8_sanitize(s);
+	const unsigned char *p = (const unsigned char *)s;
+	char *clean;
+
+	/* Most values are ASCII: no copy to make them valid UTF-8. */
+	while (*p && *p < 0x80)
+		p++;
+	if (!*p)
+		return json_object_new_string_len(s, (int)(p - (const unsigned char *)s));
+	clean = bw_utf8_sanitize(s);
 	struct json_object *v = json_object_new_string(clean ? clean : "");
 
 	free(clean);

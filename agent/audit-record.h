@@ -89,8 +89,13 @@ struct bw_record_builder {
 	enum bw_record_kind kind;
 	uint64_t time_realtime_ns;
 	int priority;
-	char *message;
-	struct { char *key, *value; } *fields;
+	/* Keys, values and the message, each NUL-terminated, one after the
+	 * other in one buffer (a record is a few allocations, not one per
+	 * string: measured by bench/ under an event flood). */
+	char *buf;
+	size_t len, size;
+	size_t message;          /* offset in buf; SIZE_MAX: none */
+	struct { size_t key, value; } *fields; /* offsets in buf */
 	size_t n, cap;
 	bool oom;
 };
@@ -118,7 +123,18 @@ struct bw_record_context {
 	const char *proc_root;       /* "/proc": where executables are looked up */
 	/* The kernel's process table; NULL: /proc only. */
 	int (*proc_lookup)(uint32_t pid, struct bw_process *out, void *userdata);
+	/* What the table said about recent exec ids (NULL: ask every time). */
+	struct bw_proc_cache *proc_cache;
 };
+
+/* The process context of an exec id (its executable, its parent's, its
+ * ancestors) never changes: remembered for the last few hundred, so that a
+ * process making many events costs the table lookups once, not up to six
+ * bpf() calls per event (measured by bench/ under an event flood). */
+struct bw_proc_cache;
+struct bw_proc_cache *bw_proc_cache_new(void);
+void bw_proc_cache_free(struct bw_proc_cache *c);
+void bw_proc_cache_counts(const struct bw_proc_cache *c, uint64_t *hits, uint64_t *misses);
 
 /* Decodes one ring-buffer event into a decision record; -EINVAL if it is
  * malformed, -ENOMEM. */

@@ -82,6 +82,7 @@ struct agent {
 	size_t n_deferred;
 	bool applying;
 	bool recompile_all; /* SIGHUP: no rule set reused */
+	struct bw_proc_cache *proc_cache;
 	uint64_t events_deferred;
 	/* What the debounce timer will do when it fires. */
 	bool pending, reload_files, rescan_pods;
@@ -149,6 +150,7 @@ static void handle_event(struct agent *a, void *data, size_t size)
 		.userdata = a,
 		.boot_to_realtime_ns = a->boot_to_realtime_ns,
 		.proc_lookup = proc_lookup,
+		.proc_cache = a->proc_cache,
 	};
 	struct bw_record *r;
 	int ret;
@@ -1258,6 +1260,7 @@ int main(int argc, char **argv)
 	a.debouncefd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a.hooktimerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a.epfd = epoll_create1(EPOLL_CLOEXEC);
+	a.proc_cache = bw_proc_cache_new(); /* NULL: every event asks the table */
 	a.rb = ring_buffer__new(bw_bpf_events_fd(&a.bpf), on_event, &a, NULL);
 	if (a.sigfd < 0 || a.inofd < 0 || a.tickfd < 0 || a.debouncefd < 0 || a.hooktimerfd < 0 || a.epfd < 0 || !a.rb) {
 		fprintf(stderr, "bulwarkd: cannot set up the event loop: %m\n");
@@ -1351,6 +1354,7 @@ out:
 	ring_buffer__free(a.rb);
 	bw_plan_clear(&a.plan);
 	bw_plan_clear(&a.prev_plan);
+	bw_proc_cache_free(a.proc_cache);
 	bw_publisher_clear(&a.pub);
 	bw_bpf_stop(&a.bpf);
 	bw_policy_store_clear(&a.store);

@@ -102,6 +102,9 @@ static void mark_down(struct bw_sink *s, unsigned retry_ms)
 	s->retry_ns = clock_ns(CLOCK_MONOTONIC) + (uint64_t)retry_ms * 1000000ULL;
 }
 
+/* Records taken from the queue at once (one lock, one write for a file). */
+#define SINK_BATCH 256
+
 static void *sink_main(void *p)
 {
 	struct sink_thread_arg arg = *(struct sink_thread_arg *)p;
@@ -110,7 +113,8 @@ static void *sink_main(void *p)
 	free(p);
 	sink_try_open(s, arg.retry_ms);
 	for (;;) {
-		struct bw_record *r;
+		struct bw_record *batch[SINK_BATCH];
+		size_t n, written;
 		bool up;
 		int ret;
 
@@ -158,35 +162,44 @@ static void *sink_main(void *p)
 			pthread_mutex_unlock(&s->lock);
 			continue;
 		}
-		r = s->queue[s->head];
-		s->head = (s->head + 1) % s->cap;
-		s->len--;
+		/* What is queued, up to a batch, under one lock. */
+		n = 0;
+		while (s->len && n < SINK_BATCH) {
+			batch[n++] = s->queue[s->head];
+			s->head = (s->head + 1) % s->cap;
+			s->len--;
+		}
 		s->busy = true;
 		up = s->stats.up;
 		pthread_mutex_unlock(&s->lock);
 
 		/* Down and not yet time to retry, or the retry failed: drop
 		 * without waiting on the destination. */
+		written = 0;
 		if (!up && (clock_ns(CLOCK_MONOTONIC) < s->retry_ns || !sink_try_open(s, arg.retry_ms))) {
 			ret = -ENOTCONN;
 		} else {
 			ret = report_losses(s);
-			if (ret >= 0)
-				ret = s->ops->write(s, r);
+			if (ret >= 0 && s->ops->write_batch)
+				ret = s->ops->write_batch(s, batch, n, &written);
+			else
+				for (; ret >= 0 && written < n; written += ret >= 0)
+					ret = s->ops->write(s, batch[written]);
 		}
-		bw_record_unref(r);
+		for (size_t i = 0; i < n; i++)
+			bw_record_unref(batch[i]);
 
 		pthread_mutex_lock(&s->lock);
-		if (ret == -ENOTCONN) {
-			s->stats.dropped_down++;
-			s->lost_unreported++;
-		} else if (ret < 0) {
-			s->stats.write_errors++;
-			s->stats.dropped_down++;
-			s->lost_unreported++;
-			mark_down(s, arg.retry_ms);
-		} else {
-			s->stats.written++;
+		s->stats.written += written;
+		if (ret < 0) {
+			/* The first unwritten record failed; the rest of the
+			 * batch goes with it (the sink is down now). */
+			if (ret != -ENOTCONN) {
+				s->stats.write_errors++;
+				mark_down(s, arg.retry_ms);
+			}
+			s->stats.dropped_down += n - written;
+			s->lost_unreported += n - written;
 		}
 		s->busy = false;
 		pthread_cond_broadcast(&s->cond);

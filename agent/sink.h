@@ -25,6 +25,10 @@ struct bw_sink_ops {
 	/* Writes one record; a negative errno marks the sink down (the record
 	 * counts as lost) until open succeeds again. */
 	int (*write)(struct bw_sink *s, const struct bw_record *r);
+	/* Optional: writes n records at once, *written of them whole, in
+	 * order; a negative errno as for write (the record after the written
+	 * ones is the one that failed). */
+	int (*write_batch)(struct bw_sink *s, struct bw_record *const *rs, size_t n, size_t *written);
 	void (*close)(struct bw_sink *s);
 	void (*free)(struct bw_sink *s); /* frees s->impl */
 };
