@@ -386,6 +386,21 @@ int bw_bpf_stats_fd(const struct bw_bpf *b)
 	return bpf_map__fd(b->proc->maps.stats);
 }
 
+int bw_bpf_read_stat(const struct bw_bpf *b, uint32_t key, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[ncpu > 0 && ncpu <= 4096 ? ncpu : 1];
+
+	if (ncpu <= 0 || ncpu > 4096)
+		return ncpu <= 0 ? (ncpu ? ncpu : -EINVAL) : -E2BIG;
+	if (bpf_map_lookup_elem(bw_bpf_stats_fd(b), &key, vals) < 0)
+		return -errno;
+	*out = 0;
+	for (int c = 0; c < ncpu; c++)
+		*out += vals[c];
+	return 0;
+}
+
 int bw_bpf_read_stats(const struct bw_bpf *b, uint64_t *out)
 {
 	int ncpu = libbpf_num_possible_cpus();

@@ -59,3 +59,5 @@ int bw_bpf_processes_fd(const struct bw_bpf *b);
 
 /* Sums the per-CPU counters into out[BW_STAT_COUNT]. */
 int bw_bpf_read_stats(const struct bw_bpf *b, uint64_t *out);
+/* One counter, summed over CPUs (0 or a negative errno). */
+int bw_bpf_read_stat(const struct bw_bpf *b, uint32_t key, uint64_t *out);

@@ -704,16 +704,15 @@ bool bw_compiled_ruleset_equal(const struct bw_compiled_ruleset *a, const struct
 
 /* ---- the node's plan ----------------------------------------------------- */
 
-struct cg {
-	uint64_t id;
-	char *path;
-};
+static struct bw_cgroup_tree walk; /* plans are built from one thread */
 
-static struct {
-	struct cg *items;
-	size_t n, cap;
-	int error;
-} walk; /* plans are built from one thread */
+void bw_cgroup_tree_clear(struct bw_cgroup_tree *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->items[i].path);
+	free(t->items);
+	memset(t, 0, sizeof(*t));
+}
 
 static int walk_add(uint64_t id, const char *rel)
 {
@@ -866,9 +865,18 @@ int bw_plan_build(const struct bw_policy_list *policies, const struct bw_invento
 
 	memset(plan, 0, sizeof(*plan));
 	memset(&walk, 0, sizeof(walk));
-	ret = walk_root(o->cgroup_root);
-	if (ret < 0)
-		goto out;
+	if (o->tree && o->tree->valid && o->tree_changes_known && o->tree->changes == o->tree_changes) {
+		walk = *o->tree; /* borrowed: handed back below */
+	} else {
+		if (o->tree)
+			bw_cgroup_tree_clear(o->tree);
+		ret = walk_root(o->cgroup_root);
+		if (ret < 0)
+			goto out;
+		walk.changes = o->tree_changes;
+		walk.valid = o->tree_changes_known;
+		plan->walked = true;
+	}
 
 	sel = calloc(policies->n + 1, sizeof(*sel));
 	plan->seen = calloc(walk.n ? walk.n : 1, sizeof(*plan->seen));
@@ -989,9 +997,12 @@ int bw_plan_build(const struct bw_policy_list *policies, const struct bw_invento
 	}
 	qsort(plan->seen, plan->n_cgroups_seen, sizeof(*plan->seen), u64_cmp);
 out:
-	for (size_t i = 0; i < walk.n; i++)
-		free(walk.items[i].path);
-	free(walk.items);
+	if (o->tree && ret >= 0)
+		*o->tree = walk; /* kept for the next plan */
+	else if (o->tree && walk.items == o->tree->items)
+		; /* borrowed from it: still its own */
+	else
+		bw_cgroup_tree_clear(&walk);
 	memset(&walk, 0, sizeof(walk));
 	for (size_t i = 0; i < n_groups; i++)
 		free(groups[i].pols);

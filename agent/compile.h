@@ -126,7 +126,27 @@ struct bw_plan {
 	size_t n_cgroups_seen;   /* every cgroup the walk found */
 	uint64_t *seen;          /* their ids, sorted */
 	size_t n_compiled;       /* rule sets compiled; the others were reused */
+	bool walked;             /* the cgroup tree was walked (not the kept walk) */
 };
+
+/* The cgroups a walk found (every directory under the cgroup2 mount), kept
+ * for the next plan: the kernel counts every cgroup2 mkdir and rmdir
+ * (BW_STAT_CGROUP_TREE_CHANGES), and while that count is what it was
+ * before the walk, the tree is the same and need not be walked again (the
+ * walk was most of an apply's time: openat and getdents of every cgroup). */
+struct bw_cgroup_entry {
+	uint64_t id;
+	char *path; /* relative to the mount, "/..." */
+};
+
+struct bw_cgroup_tree {
+	struct bw_cgroup_entry *items;
+	size_t n, cap;
+	uint64_t changes; /* the kernel's count read before the walk */
+	bool valid;
+};
+
+void bw_cgroup_tree_clear(struct bw_cgroup_tree *t);
 
 struct bw_plan_options {
 	struct bw_compile_options compile;
@@ -142,6 +162,12 @@ struct bw_plan_options {
 	 * they resolve to), which a package update may change. NULL: none. */
 	const struct bw_plan *reuse;
 	uint64_t now_ns, reuse_max_age_ns;
+	/* Where the walk is kept (NULL: walk every time, keep nothing), and
+	 * the kernel's change count read now; tree_changes_known false (no
+	 * count: the programs are not loaded) walks every time. */
+	struct bw_cgroup_tree *tree;
+	uint64_t tree_changes;
+	bool tree_changes_known;
 };
 
 int bw_plan_build(const struct bw_policy_list *policies, const struct bw_inventory *inv,

@@ -83,6 +83,7 @@ struct agent {
 	bool applying;
 	bool recompile_all; /* SIGHUP: no rule set reused */
 	struct bw_proc_cache *proc_cache;
+	struct bw_cgroup_tree cgroup_tree; /* the last walk, while the kernel says it holds */
 	uint64_t events_deferred;
 	/* What the debounce timer will do when it fires. */
 	bool pending, reload_files, rescan_pods;
@@ -362,6 +363,7 @@ static void emit_health(struct agent *a)
 		[BW_STAT_PROC_INSERTED] = "PROCESSES_TRACKED", [BW_STAT_PROC_EXITED] = "PROCESSES_EXITED",
 		[BW_STAT_PROC_UNTRACKED] = "PROCESSES_UNTRACKED_EXEC", [BW_STAT_WOULD_BLOCK] = "WOULD_BLOCK",
 		[BW_STAT_KILLED] = "KILLED", [BW_STAT_FALLBACK_UNJUDGED] = "DEGRADED_UNJUDGED",
+		[BW_STAT_CGROUP_TREE_CHANGES] = "CGROUP_TREE_CHANGES",
 	};
 	uint64_t st[BW_STAT_COUNT] = { 0 };
 	struct bw_record_builder b;
@@ -735,6 +737,11 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 	if ((ret = enforced_policies(a, &enforced)) < 0)
 		return ret;
 	t_plan = clock_ns(CLOCK_MONOTONIC);
+	/* Read before the plan's walk: a cgroup made or removed after this
+	 * moves the count, and the next apply walks again. */
+	po.tree = &a->cgroup_tree;
+	po.tree_changes_known = !a->recompile_all &&
+				bw_bpf_read_stat(&a->bpf, BW_STAT_CGROUP_TREE_CHANGES, &po.tree_changes) == 0;
 	ret = bw_plan_build(&enforced, &a->inv, &po, &a->rules, &plan);
 	if (ret < 0) {
 		free(enforced.items);
@@ -756,6 +763,10 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 	a->recompile_all = false;
 	bw_plan_clear(&a->prev_plan);
 	a->prev_plan = a->plan;
+	/* The previous plan only answers which workload a cgroup was (events
+	 * read late): its compiled rule sets are not needed (footprint). */
+	for (size_t i = 0; i < a->prev_plan.n_rulesets; i++)
+		bw_compiled_ruleset_clear(&a->prev_plan.rulesets[i]);
 	a->plan = plan;
 	a->applies++;
 	{
@@ -777,7 +788,8 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 		agent_record(a, BW_RECORD_AGENT, failed[0] == '0' && !a->store.rejected.n ? LOG_INFO : LOG_ERR,
 			     "applied", "policies applied", "GENERATION", gen, "POLICIES", pol, "REJECTED", rej,
 			     "WORKLOADS", wl, "FAILED", failed, "APPLY_US", us[0], "PARSE_US", us[1], "PLAN_US",
-			     us[2], "PUBLISH_US", us[3], "COMPILED", compiled, (const char *)NULL);
+			     us[2], "PUBLISH_US", us[3], "COMPILED", compiled, "WALKED", plan.walked ? "1" : "0",
+			     (const char *)NULL);
 	}
 	if (a->k8s_on)
 		bw_k8s_report(&a->k8s, &a->store.current, &a->plan, a->cfg.audit_only, a->bpf.degraded_reason);
@@ -1355,6 +1367,7 @@ out:
 	bw_plan_clear(&a.plan);
 	bw_plan_clear(&a.prev_plan);
 	bw_proc_cache_free(a.proc_cache);
+	bw_cgroup_tree_clear(&a.cgroup_tree);
 	bw_publisher_clear(&a.pub);
 	bw_bpf_stop(&a.bpf);
 	bw_policy_store_clear(&a.store);

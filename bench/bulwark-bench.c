@@ -17,11 +17,12 @@
  *       naming FILE is appended to EVENTS_FILE (the agent's file sink); the
  *       time from just before the open to the line being readable is the
  *       kernel-to-sink latency. Prints p50_us, p99_us, max_us, lost.
- *   bulwark-bench [--cgroup DIR] propagate DIR ON.yaml OFF.yaml FILE COUNT
- *       COUNT times: put ON.yaml (a rule denying reads of FILE) into the
- *       policy directory DIR as one rename, and time until opening FILE
+ *   bulwark-bench [--cgroup DIR] propagate DIR ON.yaml OFF.yaml TARGET COUNT
+ *       COUNT times: put ON.yaml (a rule denying reads of TARGET) into the
+ *       policy directory DIR as one rename, and time until opening TARGET
  *       fails with EPERM; then OFF.yaml, until it opens again. Prints
- *       p50_ms, p99_ms, max_ms for both directions.
+ *       p50_ms, p99_ms, max_ms for both directions. TARGET udp:ADDR:PORT
+ *       probes with a UDP connect instead (a network deny rule).
  *
  * --cgroup DIR moves the process into that cgroup2 directory first.
  */
@@ -315,16 +316,47 @@ static int put_policy(const char *dir, const char *src)
 	return rename(tmp, dst);
 }
 
-/* Spins until opening file gives want_errno (0: success); 10 s at most. */
-static int until_open(const char *file, int want_errno)
+/* The errno of one probe of target: opening a file, or for
+ * "udp:A.B.C.D:PORT" connecting a UDP socket there (no listener needed;
+ * the connect hook judges it all the same). */
+static int probe(const char *target)
+{
+	int fd, e;
+
+	if (!strncmp(target, "udp:", 4)) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		char host[64];
+		const char *colon = strrchr(target + 4, ':');
+
+		if (!colon || (size_t)(colon - target - 4) >= sizeof(host))
+			return EINVAL;
+		memcpy(host, target + 4, (size_t)(colon - target - 4));
+		host[colon - target - 4] = '\0';
+		sa.sin_port = htons((uint16_t)atoi(colon + 1));
+		if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+			return EINVAL;
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return errno;
+		e = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? errno : 0;
+		close(fd);
+		return e;
+	}
+	fd = open(target, O_RDONLY | O_CLOEXEC);
+	e = fd < 0 ? errno : 0;
+	if (fd >= 0)
+		close(fd);
+	return e;
+}
+
+/* Spins until probing target gives want_errno (0: success); 10 s at most. */
+static int until_open(const char *target, int want_errno)
 {
 	uint64_t end = now_ns(CLOCK_MONOTONIC) + 10000000000ULL;
 
 	while (now_ns(CLOCK_MONOTONIC) < end) {
-		int fd = open(file, O_RDONLY | O_CLOEXEC), e = fd < 0 ? errno : 0;
+		int e = probe(target);
 
-		if (fd >= 0)
-			close(fd);
 		if (e == want_errno)
 			return 0;
 		usleep(100); /* 0.1 ms resolution; leaves the agent the CPU */
@@ -339,7 +371,7 @@ static int cmd_propagate(int argc, char **argv)
 	int n = 0;
 
 	if (argc < 6)
-		return fprintf(stderr, "usage: propagate DIR ON.yaml OFF.yaml FILE COUNT\n"), 2;
+		return fprintf(stderr, "usage: propagate DIR ON.yaml OFF.yaml FILE|udp:ADDR:PORT COUNT\n"), 2;
 	count = atol(argv[5]);
 	if (count <= 0)
 		return 2;

@@ -157,17 +157,28 @@ w("")
 
 w("## Event pipeline")
 w("")
+SINK_DESC = {
+    "file": "file sink",
+    "journald": "journald sink",
+    "file-host": "file sink, natively on the host's CPU (bench/host/pipeline-host.sh: the degraded mode's file "
+                 "tracepoint makes the events, since this kernel refuses BPF-LSM; ring buffer, agent and sink are "
+                 "the same)",
+}
 for sink, kv in pipeline.items():
     ops = int(kv.get("ops", 0))
     secs = float(kv.get("seconds", 1) or 1)
     written = int(kv.get("written", 0))  # lines in the file; entries journald stored
     counted = sum(int(kv.get(k, 0) or 0) for k in ("kernel_dropped", "suppressed", "sink_dropped_full", "sink_dropped_down"))
     unaccounted = ops - written - counted
-    w(f"- **{sink} sink**: {ops} audited opens in {secs:.2f} s ({ops / secs:,.0f} events/s offered); "
+    w(f"- **{SINK_DESC.get(sink, sink)}**: {ops} audited opens in {secs:.2f} s ({ops / secs:,.0f} events/s offered, "
+      f"{written / secs:,.0f}/s written); "
       f"{written} written, {counted} counted as lost (kernel ring buffer {kv.get('kernel_dropped')}, "
       f"sink queue {kv.get('sink_dropped_full')}), **{unaccounted} unaccounted**"
-      + (f"; agent CPU {int(kv.get('cpu_ticks', 0)) / 100:.2f} s over {int(kv.get('wall_ms', 0)) / 1000:.2f} s wall, "
-         f"peak RSS {int(kv.get('rss_kb', 0)) / 1024:.1f} MiB" if "cpu_ticks" in kv else ""))
+      + (f"; agent CPU {int(kv.get('cpu_ticks', 0)) / 100:.2f} s"
+         + (f" over {int(kv.get('wall_ms', 0)) / 1000:.2f} s wall" if "wall_ms" in kv else "")
+         + (f" ({written / (int(kv['cpu_ticks']) / 100):,.0f} lines written per agent CPU-second)"
+            if int(kv.get('cpu_ticks', 0) or 0) else "")
+         + f", peak RSS {int(kv.get('rss_kb', 0)) / 1024:.1f} MiB" if "cpu_ticks" in kv else ""))
 for sink, kv in latency.items():
     w(f"- **kernel → {sink} sink latency** (an audited open, until its line is readable in the file; "
       f"{kv.get('samples')} samples, {kv.get('lost')} lost): p50 {kv.get('p50_us')} µs, p99 {kv.get('p99_us')} µs, "
@@ -187,12 +198,19 @@ w("")
 w("## Propagation")
 w("")
 if propagate:
-    w(f"- policy file renamed into the watched directory beside policies of 10 and 1,000 rules and an Audit policy "
-      f"(every apply recompiles all of them) → rule in force in the kernel (the next open fails with EPERM; "
-      f"probed every 0.1 ms), "
+    w(f"- policy file renamed into the watched directory beside policies of 10, 1,000 and 10,000 rules and an "
+      f"Audit policy, with 500 more cgroups on the node (the footprint's) → rule in force in the kernel (the next "
+      f"open fails with EPERM; probed every 0.1 ms), "
       f"{propagate.get('samples')} samples: p50 {propagate.get('on_p50_ms')} ms, p99 {propagate.get('on_p99_ms')} ms, "
       f"max {propagate.get('on_max_ms')} ms; lifted again: p50 {propagate.get('off_p50_ms')} ms, "
       f"p99 {propagate.get('off_p99_ms')} ms")
+parts = next((kv for kind, kv in rows if kind == "propagate_parts"), None)
+if parts:
+    w(f"- where an apply's time goes (medians over {parts.get('applies')} applies, from the agent's `applied` "
+      f"records): {int(parts.get('apply_us', 0)) / 1000:.1f} ms in all; reading the policy files "
+      f"{int(parts.get('parse_us', 0)) / 1000:.1f} ms (only the changed file is read), building the plan "
+      f"{int(parts.get('plan_us', 0)) / 1000:.1f} ms (the cgroup walk; the unchanged rule sets are reused, "
+      f"{parts.get('compiled')} compiled), writing the kernel's maps {int(parts.get('publish_us', 0)) / 1000:.1f} ms")
 w("")
 
 w("## Targets")
@@ -222,13 +240,23 @@ if ("apparmor-10000", "open") in micro:
       f"{', '.join(f'{op} {o:+.0f} ns vs {a:+.0f} ns' for op, o, a in cmp_)} | {met(all(o < a for _, o, a in cmp_))} |")
 else:
     w("| less added cost than AppArmor on every hook | AppArmor not measured in this run | **no** |")
-kv = pipeline.get("file")
-if kv:
-    ops = int(kv["ops"])
-    rate = ops / float(kv["seconds"])
+for sink in ("file", "file-host"):
+    kv = pipeline.get(sink)
+    if not kv:
+        continue
+    ops, written = int(kv["ops"]), int(kv["written"])
     counted = sum(int(kv.get(k, 0) or 0) for k in ("kernel_dropped", "suppressed", "sink_dropped_full", "sink_dropped_down"))
-    w(f"| ≥ 100,000 events/s into the file sink, zero unaccounted loss | {rate:,.0f} events/s offered (emulated CPU), "
-      f"{ops - int(kv['written']) - counted} unaccounted | {met(rate >= 100000 and ops - int(kv['written']) - counted == 0)} |")
+    unacc = ops - written - counted
+    if sink == "file":
+        rate = ops / float(kv["seconds"])
+        w(f"| ≥ 100,000 events/s into the file sink, zero unaccounted loss (guest) | {rate:,.0f} events/s offered "
+          f"(all the emulated CPU can make), {unacc} unaccounted | {met(rate >= 100000 and unacc == 0)} |")
+    else:
+        cpu = int(kv.get("cpu_ticks", 0) or 0) / 100
+        per_cpu = written / cpu if cpu else 0
+        w(f"| ≥ 100,000 events/s into the file sink on one core, zero unaccounted loss (host CPU) | "
+          f"{written / float(kv['seconds']):,.0f} lines/s written, {per_cpu:,.0f} per agent CPU-second, "
+          f"{unacc} unaccounted | {met(per_cpu >= 100000 and unacc == 0)} |")
 lk = latency.get("file")
 if lk:
     w(f"| p99 kernel-to-sink latency ≤ 5 ms | {lk['p99_us']} µs | {met(float(lk['p99_us']) <= 5000)} |")

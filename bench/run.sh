@@ -40,7 +40,12 @@ started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 rc=0
 GUEST_LOG=$log GUEST_TIMEOUT=${GUEST_TIMEOUT:-2400} "$repo/tests/guest/run-scenario.sh" "$build" "$scenario" || rc=$?
 grep -a 'BULWARK-TEST: FAIL' "$log" || true
-python3 "$here/report.py" "$log" "$out" --started "$started" --host "$(uname -r)" --cpus "$(nproc)" \
+# The event pipeline once more on this machine's own CPU (bench/host/).
+cp "$log" "$tmp/all.log"
+if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" pipeline "* ]]; then
+    "$here/host/pipeline-host.sh" "$build" "$([ $smoke = 1 ] && echo 0.2 || echo "${LOAD_SECONDS:-3}")" >>"$tmp/all.log" || rc=$?
+fi
+python3 "$here/report.py" "$tmp/all.log" "$out" --started "$started" --host "$(uname -r)" --cpus "$(nproc)" \
     $([ $smoke = 1 ] && echo --smoke) || rc=$?
 [ $smoke = 1 ] && rm -rf "$out"
 exit $rc

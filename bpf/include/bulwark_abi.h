@@ -252,6 +252,7 @@ enum bw_stat {
 	BW_STAT_WOULD_BLOCK,         /* degraded: Block decisions a tracepoint could not enforce */
 	BW_STAT_KILLED,              /* degraded, --degraded-action=kill: callers sent SIGKILL */
 	BW_STAT_FALLBACK_UNJUDGED,   /* degraded: names not judged (relative, unreadable) */
+	BW_STAT_CGROUP_TREE_CHANGES, /* cgroup2 mkdir and rmdir: an unchanged count means the agent's last walk still holds */
 	BW_STAT_COUNT,
 };
 

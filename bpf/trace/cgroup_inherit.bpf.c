@@ -57,6 +57,13 @@ static __always_inline void announce(__u64 id, __u32 ruleset_id, const char *pat
 	bpf_ringbuf_submit(ev, 0);
 }
 
+/* The cgroup2 hierarchy is the default root, hierarchy id 0 (v1
+ * hierarchies beside it on a hybrid host are not what the agent walks). */
+static __always_inline bool on_cgroup2(struct cgroup *cgrp)
+{
+	return BPF_CORE_READ(cgrp, root, hierarchy_id) == 0;
+}
+
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(bw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
@@ -65,6 +72,11 @@ int BPF_PROG(bw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	struct bw_workload *w;
 	__u32 ruleset_id = 0;
 	__u8 one = 1;
+
+	/* Counted before anything else can happen in the new cgroup: the agent
+	 * reads the count before it walks, so any change after it is seen. */
+	if (on_cgroup2(cgrp))
+		bw_stat_inc(BW_STAT_CGROUP_TREE_CHANGES);
 
 	w = bpf_map_lookup_elem(&workloads, &parent);
 	if (w) {
@@ -89,6 +101,8 @@ int BPF_PROG(bw_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
 	__u64 id = BPF_CORE_READ(cgrp, kn, id);
 
+	if (on_cgroup2(cgrp))
+		bw_stat_inc(BW_STAT_CGROUP_TREE_CHANGES);
 	bpf_map_delete_elem(&workloads, &id);
 	bpf_map_delete_elem(&kubepods, &id);
 	return 0;

@@ -148,6 +148,14 @@ static void mkdir_in(const char *root, const char *rel)
 	free(p);
 }
 
+static void rmdir_in(const char *root, const char *rel)
+{
+	char *p = xasprintf("%s%s", root, rel);
+
+	rmdir(p);
+	free(p);
+}
+
 static uint64_t ino_of(const char *root, const char *rel)
 {
 	char *p = xasprintf("%s%s", root, rel);
@@ -1194,6 +1202,41 @@ static void test_plan(void)
 		bw_plan_clear(&p2);
 		bw_plan_clear(&p3);
 		bw_plan_clear(&p4);
+	}
+
+	/* The walk is kept while the kernel's count of cgroup changes stays
+	 * what it was: a cgroup made without the count moving is not seen
+	 * (proof that no walk happened); once the count moves, it is. */
+	{
+		struct bw_cgroup_tree tree = { 0 };
+		struct bw_plan_options to = o;
+		struct bw_plan p1, p2, p3, p4;
+
+		to.exempt_cgroup = id[AGENT];
+		to.tree = &tree;
+		to.tree_changes = 5;
+		to.tree_changes_known = true;
+		ASSERT(bw_plan_build(&l, &inv, &to, &rt, &p1) == 0);
+		ASSERT(p1.walked && tree.valid && tree.changes == 5 && tree.n == p1.n_cgroups_seen);
+		mkdir_in(root, "/system.slice/nginx.service/late");
+		ASSERT(bw_plan_build(&l, &inv, &to, &rt, &p2) == 0);
+		ASSERT(!p2.walked && p2.n_assign == p1.n_assign && p2.n_cgroups_seen == p1.n_cgroups_seen);
+		ASSERT(!find_assign(&p2, ino_of(root, "/system.slice/nginx.service/late")));
+		to.tree_changes = 6;
+		ASSERT(bw_plan_build(&l, &inv, &to, &rt, &p3) == 0);
+		ASSERT(p3.walked && p3.n_cgroups_seen == p1.n_cgroups_seen + 1);
+		ASSERT(find_assign(&p3, ino_of(root, "/system.slice/nginx.service/late")) != NULL);
+		/* No count known (the programs are not there): always walks,
+		 * and keeps nothing it could trust. */
+		to.tree_changes_known = false;
+		ASSERT(bw_plan_build(&l, &inv, &to, &rt, &p4) == 0);
+		ASSERT(p4.walked && !tree.valid);
+		bw_plan_clear(&p1);
+		bw_plan_clear(&p2);
+		bw_plan_clear(&p3);
+		bw_plan_clear(&p4);
+		bw_cgroup_tree_clear(&tree);
+		rmdir_in(root, "/system.slice/nginx.service/late");
 	}
 
 	/* A missing cgroup root is an error, not an empty plan. */
