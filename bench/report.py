@@ -204,12 +204,21 @@ if propagate:
       f"{propagate.get('samples')} samples: p50 {propagate.get('on_p50_ms')} ms, p99 {propagate.get('on_p99_ms')} ms, "
       f"max {propagate.get('on_max_ms')} ms; lifted again: p50 {propagate.get('off_p50_ms')} ms, "
       f"p99 {propagate.get('off_p99_ms')} ms")
+phost = next((kv for kind, kv in rows if kind == "propagate_host"), None)
+hparts = next((kv for kind, kv in rows if kind == "propagate_host_parts"), None)
+if phost:
+    w(f"- the same natively on the host's CPU (bench/host/propagate-host.sh; degraded mode, where network rules "
+      f"are enforced for real: the toggled rule denies a UDP connect, the probe), {phost.get('samples')} samples: "
+      f"p50 {phost.get('on_p50_ms')} ms, p99 {phost.get('on_p99_ms')} ms; lifted again: p50 "
+      f"{phost.get('off_p50_ms')} ms, p99 {phost.get('off_p99_ms')} ms"
+      + (f"; an apply {int(hparts.get('apply_us', 0)) / 1000:.1f} ms median" if hparts else ""))
 parts = next((kv for kind, kv in rows if kind == "propagate_parts"), None)
 if parts:
     w(f"- where an apply's time goes (medians over {parts.get('applies')} applies, from the agent's `applied` "
       f"records): {int(parts.get('apply_us', 0)) / 1000:.1f} ms in all; reading the policy files "
       f"{int(parts.get('parse_us', 0)) / 1000:.1f} ms (only the changed file is read), building the plan "
-      f"{int(parts.get('plan_us', 0)) / 1000:.1f} ms (the cgroup walk; the unchanged rule sets are reused, "
+      f"{int(parts.get('plan_us', 0)) / 1000:.1f} ms (the cgroup tree was walked by {parts.get('walks', '?')} of the "
+      f"applies, the kept walk used by the others; unchanged rule sets are reused, "
       f"{parts.get('compiled')} compiled), writing the kernel's maps {int(parts.get('publish_us', 0)) / 1000:.1f} ms")
 w("")
 
@@ -266,7 +275,13 @@ if footprint:
     w(f"| kernel maps ≤ 64 MB by default | {int(footprint['map_bytes']) / 1048576:.1f} MiB | "
       f"{met(int(footprint['map_bytes']) <= 64 * 1048576)} |")
 if propagate:
-    w(f"| propagation p99 ≤ 50 ms | {propagate['on_p99_ms']} ms | {met(float(propagate['on_p99_ms']) <= 50)} |")
+    worst = max(float(propagate['on_p99_ms']), float(propagate['off_p99_ms']))
+    w(f"| propagation p99 ≤ 50 ms (guest, emulated CPU) | {propagate['on_p99_ms']} ms on, "
+      f"{propagate['off_p99_ms']} ms off | {met(worst <= 50)} |")
+if phost:
+    worst = max(float(phost['on_p99_ms']), float(phost['off_p99_ms']))
+    w(f"| propagation p99 ≤ 50 ms (host CPU) | {phost['on_p99_ms']} ms on, {phost['off_p99_ms']} ms off | "
+      f"{met(worst <= 50)} |")
 w("")
 if missing:
     w("Missing from this run: " + ", ".join(missing))

@@ -246,9 +246,10 @@ emit "propagate $p"
 med() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print 0 }'; }
 grep '"event":"applied"' $B/prop.jsonl | tail -n +2 >$B/applied.jsonl
 parts=""
-for f in apply_us parse_us plan_us publish_us compiled walked; do
+for f in apply_us parse_us plan_us publish_us compiled; do
     parts="$parts $f=$(sed -n "s/.*\"$f\":\([0-9]*\).*/\1/p" $B/applied.jsonl | med)"
 done
+parts="$parts walks=$(grep -c '"walked":1' $B/applied.jsonl)"
 emit "propagate_parts applies=$(wc -l <$B/applied.jsonl)$parts"
 stop_agent
 fi

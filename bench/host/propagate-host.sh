@@ -56,7 +56,8 @@ echo "BENCH: propagate_host $p"
 med() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print 0 }'; }
 grep '"event":"applied"' "$tmp/events.jsonl" | tail -n +2 >"$tmp/applied.jsonl"
 parts=""
-for f in apply_us parse_us plan_us publish_us compiled walked; do
+for f in apply_us parse_us plan_us publish_us compiled; do
     parts="$parts $f=$(sed -n "s/.*\"$f\":\([0-9]*\).*/\1/p" "$tmp/applied.jsonl" | med)"
 done
+parts="$parts walks=$(grep -c '"walked":1' "$tmp/applied.jsonl" || true)"
 echo "BENCH: propagate_host_parts applies=$(wc -l <"$tmp/applied.jsonl")$parts"
