@@ -2024,6 +2024,10 @@ struct cached_file {
 	struct bw_diags diags;
 	struct claims claims;    /* policy pointers are into pols */
 	bool seen;               /* by the load in progress */
+	/* Changed within the racy window when stored: its stat cannot vouch
+	 * for it, its bytes are read and compared (by hash) instead. */
+	bool racy;
+	uint64_t hash;
 };
 
 struct bw_parse_cache {
@@ -2089,7 +2093,7 @@ static bool ts_eq(const struct timespec *a, const struct timespec *b)
 
 static bool cache_fresh(const struct cached_file *f, const struct stat *st)
 {
-	return f->dev == st->st_dev && f->ino == st->st_ino && f->size == st->st_size &&
+	return !f->racy && f->dev == st->st_dev && f->ino == st->st_ino && f->size == st->st_size &&
 	       ts_eq(&f->mtime, &st->st_mtim) && ts_eq(&f->ctime, &st->st_ctim);
 }
 
@@ -2143,8 +2147,18 @@ static void cache_drop(struct bw_parse_cache *c, struct cached_file *f)
 	*f = c->files[--c->n];
 }
 
+/* FNV-1a, 64 bits: tells a racy file's bytes from what was parsed. */
+static uint64_t content_hash(const char *buf, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)buf[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 /* Remembers what parsing path gave: out[o..], diags[d..], claims[c..]. */
-static int cache_store(struct bw_parse_cache *c, const char *path, const struct stat *st,
+static int cache_store(struct bw_parse_cache *c, const char *path, const struct stat *st, bool is_racy, uint64_t hash,
 		       const struct bw_policy_list *out, size_t o, const struct bw_diags *diags, size_t d,
 		       const struct claims *claims, size_t k)
 {
@@ -2153,6 +2167,8 @@ static int cache_store(struct bw_parse_cache *c, const char *path, const struct 
 	if (!f)
 		return -ENOMEM;
 	f->seen = true;
+	f->racy = is_racy;
+	f->hash = hash;
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	f->size = st->st_size;
@@ -2293,16 +2309,40 @@ int bw_policy_load_dir_cached(const char *dir, struct bw_parse_cache *cache, str
 			cached->seen = true;
 			cache->reused++;
 			r = cache_replay(cached, out, diags, &claims);
-		} else {
-			size_t o = out->n;
-
-			if (cached)
-				cache_drop(cache, cached);
+		} else if (!cache) {
 			r = parse_file(path, out, diags, &claims);
-			if (cache) {
+		} else {
+			_cleanup_free_ char *buf = NULL;
+			size_t len = 0, o = out->n;
+			uint64_t hash;
+
+			r = read_file(path, &buf, &len);
+			if (r < 0) {
+				if (cached)
+					cache_drop(cache, cached);
+				if (read_error_diag(diags, path, r) == -ENOMEM || r == -ENOMEM) {
+					r = -ENOMEM;
+					goto out;
+				}
+			} else if (hash = content_hash(buf, len), cached && cached->racy && cached->hash == hash) {
+				/* Written lately, but the same bytes as parsed. */
+				cached->seen = true;
+				cached->racy = racy(cache, &st);
+				cached->dev = st.st_dev;
+				cached->ino = st.st_ino;
+				cached->size = st.st_size;
+				cached->mtime = st.st_mtim;
+				cached->ctime = st.st_ctim;
+				cache->reused++;
+				r = cache_replay(cached, out, diags, &claims);
+			} else {
+				if (cached)
+					cache_drop(cache, cached);
+				r = parse_buffer(path, buf, len, out, diags, &claims);
 				cache->parsed++;
-				if (r != -ENOMEM && !racy(cache, &st))
-					r = cache_store(cache, path, &st, out, o, diags, first_diag, &claims, first_claim) ?: r;
+				if (r != -ENOMEM)
+					r = cache_store(cache, path, &st, racy(cache, &st), hash, out, o, diags, first_diag,
+							&claims, first_claim) ?: r;
 			}
 		}
 		if (r == -ENOMEM)

@@ -209,8 +209,10 @@ int bw_policy_load_dir(const char *dir, struct bw_policy_list *out, struct bw_di
  * identity and times (device, inode, size, mtime, ctime) and what parsing
  * gave (policies, shared by reference; diagnostics; claimed identities).
  * A file whose stat is unchanged is not read again. A file changed less
- * than a second before it was read is not remembered: a second write in
- * the same timestamp tick would look unchanged (git's "racy" files). */
+ * than a second before it was read cannot be vouched for by its stat (a
+ * second write in the same timestamp tick would look unchanged: git's
+ * "racy" files): it is read again each time, and parsed again only when its
+ * bytes differ (by hash) from what was parsed. */
 struct bw_parse_cache;
 
 struct bw_parse_cache *bw_parse_cache_new(void);
