@@ -265,7 +265,6 @@ struct proc_ctx {
 
 struct bw_proc_cache {
 	struct proc_ctx slots[PROC_CACHE_SLOTS]; /* direct-mapped by exec id */
-	uint64_t hits, misses;
 };
 
 struct bw_proc_cache *bw_proc_cache_new(void)
@@ -278,12 +277,6 @@ void bw_proc_cache_free(struct bw_proc_cache *c)
 	free(c);
 }
 
-void bw_proc_cache_counts(const struct bw_proc_cache *c, uint64_t *hits, uint64_t *misses)
-{
-	*hits = c ? c->hits : 0;
-	*misses = c ? c->misses : 0;
-}
-
 /* The caller's context from the process table (or the cache of it); NULL
  * when the table does not have this exec of pid. */
 static const struct proc_ctx *proc_context(const struct bw_record_context *ctx, uint32_t pid, uint64_t exec_id)
@@ -293,14 +286,10 @@ static const struct proc_ctx *proc_context(const struct bw_record_context *ctx, 
 					      : &scratch;
 	struct bw_process self, parent;
 
-	if (ctx->proc_cache && pc->exec_id == exec_id && pc->pid == pid) {
-		ctx->proc_cache->hits++;
+	if (ctx->proc_cache && pc->exec_id == exec_id && pc->pid == pid)
 		return pc;
-	}
 	if (ctx->proc_lookup(pid, &self, ctx->userdata) < 0 || self.exec_id != exec_id)
 		return NULL;
-	if (ctx->proc_cache)
-		ctx->proc_cache->misses++;
 	self.exe[sizeof(self.exe) - 1] = '\0';
 	pc->exec_id = exec_id;
 	pc->pid = pid;

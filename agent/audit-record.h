@@ -134,7 +134,6 @@ struct bw_record_context {
 struct bw_proc_cache;
 struct bw_proc_cache *bw_proc_cache_new(void);
 void bw_proc_cache_free(struct bw_proc_cache *c);
-void bw_proc_cache_counts(const struct bw_proc_cache *c, uint64_t *hits, uint64_t *misses);
 
 /* Decodes one ring-buffer event into a decision record; -EINVAL if it is
  * malformed, -ENOMEM. */

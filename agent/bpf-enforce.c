@@ -388,36 +388,32 @@ int bw_bpf_stats_fd(const struct bw_bpf *b)
 
 int bw_bpf_read_stat(const struct bw_bpf *b, uint32_t key, uint64_t *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t vals[ncpu > 0 && ncpu <= 4096 ? ncpu : 1];
-
-	if (ncpu <= 0 || ncpu > 4096)
-		return ncpu <= 0 ? (ncpu ? ncpu : -EINVAL) : -E2BIG;
-	if (bpf_map_lookup_elem(bw_bpf_stats_fd(b), &key, vals) < 0)
-		return -errno;
-	*out = 0;
-	for (int c = 0; c < ncpu; c++)
-		*out += vals[c];
-	return 0;
-}
-
-int bw_bpf_read_stats(const struct bw_bpf *b, uint64_t *out)
-{
-	int ncpu = libbpf_num_possible_cpus();
+	int ncpu = libbpf_num_possible_cpus(), ret = 0;
 	uint64_t *vals;
 
+	*out = 0;
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
 	vals = calloc((size_t)ncpu, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	for (uint32_t k = 0; k < BW_STAT_COUNT; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(bw_bpf_stats_fd(b), &k, vals) < 0)
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
+	if (bpf_map_lookup_elem(bw_bpf_stats_fd(b), &key, vals) < 0)
+		ret = -errno;
+	for (int c = 0; ret == 0 && c < ncpu; c++)
+		*out += vals[c];
 	free(vals);
+	return ret;
+}
+
+int bw_bpf_read_stats(const struct bw_bpf *b, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	/* A counter that cannot be read counts as 0; only memory stops it. */
+	for (uint32_t k = 0; k < BW_STAT_COUNT; k++)
+		if (bw_bpf_read_stat(b, k, &out[k]) == -ENOMEM)
+			return -ENOMEM;
 	return 0;
 }

@@ -861,12 +861,13 @@ int bw_plan_build(const struct bw_policy_list *policies, const struct bw_invento
 	struct group *groups = NULL;
 	size_t n_groups = 0, cap_groups = 0, cap_rs = 0, cap_as = 0, cap_sk = 0, cap_err = 0;
 	struct bw_policy **sel = NULL;
+	bool kept_walk = o->tree && o->tree->valid && o->tree_changes_known && o->tree->changes == o->tree_changes;
 	int ret = 0;
 
 	memset(plan, 0, sizeof(*plan));
 	memset(&walk, 0, sizeof(walk));
-	if (o->tree && o->tree->valid && o->tree_changes_known && o->tree->changes == o->tree_changes) {
-		walk = *o->tree; /* borrowed: handed back below */
+	if (kept_walk) {
+		walk = *o->tree; /* still owned by o->tree */
 	} else {
 		if (o->tree)
 			bw_cgroup_tree_clear(o->tree);
@@ -997,11 +998,9 @@ int bw_plan_build(const struct bw_policy_list *policies, const struct bw_invento
 	}
 	qsort(plan->seen, plan->n_cgroups_seen, sizeof(*plan->seen), u64_cmp);
 out:
-	if (o->tree && ret >= 0)
-		*o->tree = walk; /* kept for the next plan */
-	else if (o->tree && walk.items == o->tree->items)
-		; /* borrowed from it: still its own */
-	else
+	if (o->tree && !kept_walk && ret >= 0)
+		*o->tree = walk; /* a new walk, kept for the next plan */
+	else if (!kept_walk)
 		bw_cgroup_tree_clear(&walk);
 	memset(&walk, 0, sizeof(walk));
 	for (size_t i = 0; i < n_groups; i++)

@@ -180,11 +180,15 @@ static void *sink_main(void *p)
 			ret = -ENOTCONN;
 		} else {
 			ret = report_losses(s);
-			if (ret >= 0 && s->ops->write_batch)
+			if (ret >= 0 && s->ops->write_batch) {
 				ret = s->ops->write_batch(s, batch, n, &written);
-			else
-				for (; ret >= 0 && written < n; written += ret >= 0)
+			} else {
+				while (ret >= 0 && written < n) {
 					ret = s->ops->write(s, batch[written]);
+					if (ret >= 0)
+						written++;
+				}
+			}
 		}
 		for (size_t i = 0; i < n; i++)
 			bw_record_unref(batch[i]);

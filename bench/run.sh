@@ -12,6 +12,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 smoke=0
 if [ "${1:-}" = --smoke ]; then smoke=1; shift; fi
+for section in ${ONLY:-}; do
+    case $section in
+    micro | pipeline | footprint | propagation) ;;
+    *) echo "$0: ONLY: unknown section '$section' (micro, pipeline, footprint, propagation)" >&2; exit 2 ;;
+    esac
+done
 build=$(cd "${1:-$repo/build}" && pwd)
 out=${2:-$([ $smoke = 1 ] && mktemp -d "${TMPDIR:-/tmp}/bulwark-bench-smoke.XXXXXX" || echo "$repo/docs")}
 mkdir -p "$out"
