@@ -73,6 +73,10 @@ struct bw_compiled_ruleset {
 	 * and when: bw_plan_build reuses it for the same policies. */
 	uint64_t *serials;
 	uint64_t compiled_ns;
+	/* How many rule sets share the arrays, names and serials above (they
+	 * are never written after compilation): bw_compiled_ruleset_copy adds
+	 * one, bw_compiled_ruleset_clear drops one and the last frees them. */
+	unsigned *holders;
 };
 
 /* How paths in rules are resolved: links in a rule's path are followed under
@@ -91,7 +95,8 @@ struct bw_compile_options {
 int bw_compile_ruleset(struct bw_policy *const *pols, size_t n, const struct bw_compile_options *o,
 		       struct bw_rule_table *rt, struct bw_compiled_ruleset *out, char **error);
 void bw_compiled_ruleset_clear(struct bw_compiled_ruleset *r);
-/* A deep copy (0 or -ENOMEM). */
+/* Another holder of src's rules (shared, see holders): 0, or -EINVAL for a
+ * rule set that bw_compile_ruleset did not make. */
 int bw_compiled_ruleset_copy(struct bw_compiled_ruleset *dst, const struct bw_compiled_ruleset *src);
 bool bw_compiled_ruleset_equal(const struct bw_compiled_ruleset *a,
 			       const struct bw_compiled_ruleset *b);

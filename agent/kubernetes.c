@@ -104,9 +104,13 @@ int bw_k8s_start(struct bw_k8s *k, const struct bw_config *cfg, struct bw_invent
 			*error = strdup("not in a pod (KUBERNETES_SERVICE_HOST is not set) and no --kubeconfig");
 		return ret;
 	}
-	ret = bw_kube_global_init();
+	const char *why = NULL;
+
+	ret = bw_kube_global_init(&why);
 	if (ret < 0) {
-		*error = strdup("cannot initialise libcurl");
+		*error = strprintf("cannot load libcurl, the Kubernetes client's HTTP library: %s%s",
+				       why ? why : strerror(-ret),
+				       ret == -ELIBACC ? " (install libcurl4)" : "");
 		return ret;
 	}
 	if (cfg->unclassified != BW_POSTURE_ALLOW && !(k->posture = posture_policy(cfg->unclassified, error)))

@@ -29,6 +29,7 @@
 #include "audit-record.h"
 #include "bpf-enforce.h"
 #include "compile.h"
+#include "event-ring.h"
 #include "config.h"
 #include "sink.h"
 #include "util.h"
@@ -66,7 +67,7 @@ struct agent {
 	bool k8s_on;
 	struct bw_hook_server hooks; /* listen_fd -1: off */
 	int hooktimerfd;
-	struct ring_buffer *rb;
+	struct bw_event_ring *rb;
 	int epfd, inofd, sigfd, tickfd, debouncefd;
 	uint64_t events_read, events_malformed, records_oom;
 	uint64_t cgroups_announced; /* new kubepods cgroups the kernel told of */
@@ -142,7 +143,7 @@ static int proc_lookup(uint32_t pid, struct bw_process *out, void *userdata)
 	return bpf_map_lookup_elem(bw_bpf_processes_fd(&a->bpf), &pid, out) < 0 ? -errno : 0;
 }
 
-static void handle_event(struct agent *a, void *data, size_t size)
+static void handle_event(struct agent *a, const void *data, size_t size)
 {
 	struct bw_record_context rc = {
 		.pub = &a->pub,
@@ -196,7 +197,7 @@ static void handle_event(struct agent *a, void *data, size_t size)
 	submit(a, r);
 }
 
-static int on_event(void *ctx, void *data, size_t size)
+static int on_event(void *ctx, const void *data, size_t size)
 {
 	struct agent *a = ctx;
 
@@ -211,7 +212,7 @@ static int on_event(void *ctx, void *data, size_t size)
 static void drain_events(struct agent *a, long budget)
 {
 	a->rb_budget = budget;
-	ring_buffer__consume(a->rb);
+	bw_event_ring_consume(a->rb);
 }
 
 /* What the ring buffer can hold at most: draining that many reads all that
@@ -1273,8 +1274,14 @@ int main(int argc, char **argv)
 	a.hooktimerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a.epfd = epoll_create1(EPOLL_CLOEXEC);
 	a.proc_cache = bw_proc_cache_new(); /* NULL: every event asks the table */
-	a.rb = ring_buffer__new(bw_bpf_events_fd(&a.bpf), on_event, &a, NULL);
-	if (a.sigfd < 0 || a.inofd < 0 || a.tickfd < 0 || a.debouncefd < 0 || a.hooktimerfd < 0 || a.epfd < 0 || !a.rb) {
+	int rb_err = bw_event_ring_new(&a.rb, bw_bpf_events_fd(&a.bpf), on_event, &a);
+
+	if (rb_err < 0) {
+		fprintf(stderr, "bulwarkd: cannot map the event ring buffer: %s\n", strerror(-rb_err));
+		ret = rb_err;
+		goto out;
+	}
+	if (a.sigfd < 0 || a.inofd < 0 || a.tickfd < 0 || a.debouncefd < 0 || a.hooktimerfd < 0 || a.epfd < 0) {
 		fprintf(stderr, "bulwarkd: cannot set up the event loop: %m\n");
 		ret = -errno;
 		goto out;
@@ -1309,7 +1316,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (epoll_add(a.epfd, ring_buffer__epoll_fd(a.rb), TAG_RB) < 0 ||
+	if (epoll_add(a.epfd, bw_event_ring_fd(a.rb), TAG_RB) < 0 ||
 	    epoll_add(a.epfd, a.inofd, TAG_INO) < 0 || epoll_add(a.epfd, a.sigfd, TAG_SIG) < 0 ||
 	    epoll_add(a.epfd, a.tickfd, TAG_TICK) < 0 || epoll_add(a.epfd, a.debouncefd, TAG_DEBOUNCE) < 0 ||
 	    arm_timer(a.tickfd, 1000000000ULL, 1000000000ULL) < 0) {
@@ -1363,7 +1370,7 @@ out:
 	bw_hook_server_close(&a.hooks);
 	/* Stop the sinks first: they read the publisher's tables. */
 	bw_sinks_stop(&a.sinks, 2000);
-	ring_buffer__free(a.rb);
+	bw_event_ring_free(a.rb);
 	bw_plan_clear(&a.plan);
 	bw_plan_clear(&a.prev_plan);
 	bw_proc_cache_free(a.proc_cache);

@@ -15,7 +15,6 @@
  * seen after any failure, relisting only when the server says that version
  * is gone.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "curl-dlopen.h"
 #include "kube-client.h"
 #include "util.h"
 
@@ -98,14 +98,38 @@ static const char *get_string(struct json_object *o, const char *a, const char *
 	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
+/* Percent-encodes all but RFC 3986's unreserved characters, as
+ * curl_easy_escape does (here so that paths can be made before libcurl is
+ * loaded). */
+static char *url_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(s) * 3 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		    *c == '-' || *c == '.' || *c == '_' || *c == '~') {
+			*o++ = (char)*c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*c >> 4];
+			*o++ = hex[*c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 char *bw_kube_node_pods_path(const char *node_name)
 {
-	char *esc = curl_easy_escape(NULL, node_name, 0), *p;
+	char *esc = url_escape(node_name), *p;
 
 	if (!esc)
 		return NULL;
 	p = strprintf("/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", esc);
-	curl_free(esc);
+	free(esc);
 	return p;
 }
 
@@ -186,10 +210,19 @@ static void global_init_once(void)
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-int bw_kube_global_init(void)
+int bw_kube_global_init(const char **why)
 {
+	int ret = bw_curl_load(why);
+
+	if (ret < 0)
+		return ret;
 	pthread_once(&global_once, global_init_once);
-	return global_rc == CURLE_OK ? 0 : -EIO;
+	if (global_rc != CURLE_OK) {
+		if (why)
+			*why = curl_easy_strerror(global_rc);
+		return -EIO;
+	}
+	return 0;
 }
 
 static _printf_(3, 4) int set_error(char **error, int err, const char *fmt, ...)
@@ -358,8 +391,11 @@ struct bw_kube_client *bw_kube_client_new(const struct bw_kube_config *cfg,
 		set_error(error, -EINVAL, "no API server configured");
 		return NULL;
 	}
-	if (bw_kube_global_init() < 0) {
-		set_error(error, -EIO, "libcurl: global initialization failed");
+	const char *why = NULL;
+	int ret = bw_kube_global_init(&why);
+
+	if (ret < 0) {
+		set_error(error, ret, "libcurl: %s", why);
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -896,10 +932,10 @@ static int do_list(struct bw_kube_reflector *r, bool consistent)
 		int k;
 
 		if (cont) {
-			char *esc = curl_easy_escape(NULL, cont, 0);
+			char *esc = url_escape(cont);
 
 			query = esc ? strprintf("limit=%u&continue=%s", r->page_size, esc) : NULL;
-			curl_free(esc);
+			free(esc);
 		} else {
 			query = strprintf("limit=%u%s", r->page_size, consistent ? "" : "&resourceVersion=0");
 		}
@@ -1169,7 +1205,7 @@ static enum watch_end do_watch(struct bw_kube_reflector *r)
 	bool partial;
 	int k;
 
-	esc = curl_easy_escape(NULL, r->rv, 0);
+	esc = url_escape(r->rv);
 	query = esc ? strprintf("watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u", esc,
 				timeout_s)
 		    : NULL;

@@ -39,8 +39,10 @@ struct bw_kube_client_options {
 	const char *user_agent;      /* 0: "bulwarkd/VERSION" */
 };
 
-/* curl_global_init, once (thread-safe, idempotent). 0 or -EIO. */
-int bw_kube_global_init(void);
+/* Loads libcurl (see curl-dlopen.h) and runs curl_global_init, once
+ * (thread-safe, idempotent). 0, or -ELIBACC (libcurl missing) or -EIO with
+ * *why (static text) saying what failed. */
+int bw_kube_global_init(const char **why);
 
 /* A client for cfg, which is copied. NULL on failure with *error set. */
 struct bw_kube_client *bw_kube_client_new(const struct bw_kube_config *cfg,

@@ -9,6 +9,7 @@
 #     never replacing a file the stage already has;
 #   - every shared library that `ldd` lists for each dynamic ELF executable or
 #     shared object in STAGE_DIR, and the dynamic loader, at the same paths;
+#     also libraries staged programs dlopen (libcurl), when a file names them;
 #   - /dev /proc /sys /tmp /run ..., /dev/console, minimal /etc/passwd, group,
 #     hosts (only when the stage has none);
 #   - /init (see the heredoc below for what it does and the markers it prints).
@@ -131,6 +132,20 @@ while IFS= read -r -d '' f; do
     done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3; next }
                   $1 ~ /^\// { print $1 }' <<<"$lddout")
 done < <(find "$stage" -type f -print0)
+
+# Libraries a staged program loads with dlopen (ldd cannot see them):
+# bulwarkd's libcurl (agent/k8s/curl-dlopen.h), with its own dependencies,
+# when a staged file names it.
+for soname in libcurl.so.4; do
+    grep -rqa -F "$soname" "$stage" 2>/dev/null || continue
+    path=$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ { print $NF; exit }')
+    [ -n "$path" ] || die "$soname is named by a staged program but not installed on this host"
+    libs["$path"]=1
+    while IFS= read -r lib; do
+        [ -n "$lib" ] && libs["$lib"]=1
+    done < <(ldd "$path" | awk '$2 == "=>" && $3 ~ /^\// { print $3; next }
+                                $1 ~ /^\// { print $1 }')
+done
 
 for lib in "${!libs[@]}"; do
     case $lib in "$stage"/*) continue ;; esac # found inside the stage (RPATH): already there

@@ -293,8 +293,10 @@ int main(int argc, char **argv)
 		free(error);
 		return 1;
 	}
-	if (bw_kube_global_init() < 0) {
-		fprintf(stderr, "reflector-driver: libcurl initialization failed\n");
+	const char *why = NULL;
+
+	if (bw_kube_global_init(&why) < 0) {
+		fprintf(stderr, "reflector-driver: libcurl: %s\n", why);
 		bw_kube_config_clear(&cfg);
 		return 1;
 	}

@@ -462,7 +462,7 @@ int main(void)
 		return 2;
 	}
 	snprintf(token_path, sizeof(token_path), "%s/token", dir);
-	ASSERT(bw_kube_global_init() == 0);
+	ASSERT(bw_kube_global_init(NULL) == 0);
 	test_backoff();
 	test_object_key();
 	test_requests();

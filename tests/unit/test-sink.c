@@ -152,8 +152,10 @@ static void test_queue_full(void)
 	ASSERT(bw_sinks_add(&ss, s, 8) == 0);
 	submit_n(&ss, 100); /* returns although nothing can be written */
 	bw_sink_get_stats(s, &st);
-	/* 8 wait in the queue, at most one is in the stalled write */
-	ASSERT(st.dropped_full >= 91 && st.dropped_full <= 92);
+	/* 8 wait in the queue; the sink thread took up to 8 more as one batch
+	 * before its write stalled (it takes what was queued, under one lock,
+	 * so 1 to 8 depending on when it woke): 84 to 92 dropped. */
+	ASSERT(st.dropped_full >= 84 && st.dropped_full <= 92);
 	set(&d, &d.stalled, false);
 	ASSERT(bw_sinks_flush(&ss, 5000));
 	submit_n(&ss, 1); /* the loss record goes out before the next one */
