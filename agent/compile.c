@@ -673,7 +673,13 @@ bool bw_compiled_ruleset_equal(const struct bw_compiled_ruleset *a, const struct
 	struct bw_ruleset ca = a->config, cb = b->config;
 
 	ca.generation = cb.generation = 0;
-	if (memcmp(&ca, &cb, sizeof(ca)) || a->n_slots != b->n_slots || a->n_exec != b->n_exec ||
+	if (memcmp(&ca, &cb, sizeof(ca)))
+		return false;
+	/* Copies of one compiled set share its arrays: equal without
+	 * comparing 3 MB of a 10,000-rule set byte by byte. */
+	if (a->holders && a->holders == b->holders)
+		return true;
+	if (a->n_slots != b->n_slots || a->n_exec != b->n_exec ||
 	    a->n_file != b->n_file || a->n_net4 != b->n_net4 || a->n_net6 != b->n_net6)
 		return false;
 	for (size_t i = 0; i < a->n_slots; i++)

@@ -161,7 +161,7 @@ struct bw_plan_options {
 	 * is not known yet), beside any host policy; NULL: none. */
 	struct bw_policy *posture;
 	/* The plan in force: a rule set of the same policies (by serial)
-	 * compiled less than reuse_max_age_ns before now_ns is copied from it
+	 * compiled less than reuse_max_age_ns before now_ns is taken from it (shared)
 	 * instead of compiled again. The age bound is for what a compile reads
 	 * besides the policies: the links in rule paths (rules name the files
 	 * they resolve to), which a package update may change. NULL: none. */

@@ -47,7 +47,10 @@
 #define RETIRE_GRACE_NS (1000ULL * 1000 * 1000)
 #define DEBOUNCE_NS (20ULL * 1000 * 1000)
 /* A compiled rule set is reused for unchanged policies for this long; then
- * it is compiled again, which re-resolves the links in its rule paths. */
+ * the tick compiles it again, which re-resolves the links in its rule paths.
+ * Only the tick: an apply that a policy change triggers reuses whatever is
+ * unchanged, however old (a 10,000-rule set's compile would otherwise land
+ * in some change's propagation time once a minute; found by bench/). */
 #define COMPILE_REUSE_MAX_AGE_NS (60ULL * 1000 * 1000 * 1000)
 #define EVENT_BATCH 1024 /* events read before the loop looks at anything else */
 
@@ -83,6 +86,7 @@ struct agent {
 	size_t n_deferred;
 	bool applying;
 	bool recompile_all; /* SIGHUP: no rule set reused */
+	bool refreshing;    /* the tick's apply recompiling rule sets past their age */
 	struct bw_proc_cache *proc_cache;
 	struct bw_cgroup_tree cgroup_tree; /* the last walk, while the kernel says it holds */
 	uint64_t events_deferred;
@@ -696,7 +700,7 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 		.posture = a->k8s_on ? bw_k8s_posture(&a->k8s) : NULL,
 		.reuse = a->recompile_all ? NULL : &a->plan,
 		.now_ns = t_start,
-		.reuse_max_age_ns = COMPILE_REUSE_MAX_AGE_NS,
+		.reuse_max_age_ns = a->refreshing ? COMPILE_REUSE_MAX_AGE_NS : UINT64_MAX,
 	};
 	struct bw_policy_list enforced = { 0 };
 	struct bw_publish_result res;
@@ -769,6 +773,13 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 	for (size_t i = 0; i < a->prev_plan.n_rulesets; i++)
 		bw_compiled_ruleset_clear(&a->prev_plan.rulesets[i]);
 	a->plan = plan;
+	/* A refresh that found every link where it was changed nothing:
+	 * no new generation, no record. */
+	if (a->refreshing && ret == 0 && !res.rulesets_new && !res.workloads_updated && !res.workloads_removed &&
+	    !plan.n_errors) {
+		free(enforced.items);
+		return 0;
+	}
 	a->applies++;
 	{
 		char gen[16], pol[24], rej[24], wl[24], failed[24], us[4][24], compiled[24];
@@ -802,6 +813,16 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 	}
 	free(enforced.items);
 	return 0;
+}
+
+/* Whether a rule set in force was compiled longer than
+ * COMPILE_REUSE_MAX_AGE_NS ago (reused ones keep their compile time). */
+static bool plan_has_stale_rulesets(const struct agent *a, uint64_t now_ns)
+{
+	for (size_t i = 0; i < a->plan.n_rulesets; i++)
+		if (now_ns - a->plan.rulesets[i].compiled_ns > COMPILE_REUSE_MAX_AGE_NS)
+			return true;
+	return false;
 }
 
 /* One apply, with the events that arrive meanwhile about cgroups no plan
@@ -1078,8 +1099,13 @@ static int run(struct agent *a)
 					if (r & BW_K8S_CHANGED)
 						waiting = 1;
 				}
-				if (waiting > 0)
+				if (waiting > 0) {
 					apply(a, false, false);
+				} else if (plan_has_stale_rulesets(a, clock_ns(CLOCK_MONOTONIC))) {
+					a->refreshing = true;
+					apply(a, false, false);
+					a->refreshing = false;
+				}
 				if (a->cfg.rate_limit && a->ticks % a->cfg.suppressed_report_s == 0)
 					report_suppressed(a);
 				if (a->cfg.health_interval_s && a->ticks % a->cfg.health_interval_s == 0)

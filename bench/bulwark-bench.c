@@ -391,6 +391,8 @@ static int cmd_propagate(int argc, char **argv)
 		if (until_open(argv[4], 0) < 0)
 			return fprintf(stderr, "bulwark-bench: the rule was never lifted\n"), 1;
 		off[i] = now_ns(CLOCK_MONOTONIC) - t0;
+		if (getenv("BENCH_SAMPLES")) /* each sample in order, to find what an outlier follows */
+			fprintf(stderr, "sample %ld on_ms %.2f off_ms %.2f\n", i, on[i] / 1e6, off[i] / 1e6);
 	}
 	qsort(on, (size_t)n, sizeof(*on), cmp_u64);
 	qsort(off, (size_t)n, sizeof(*off), cmp_u64);

@@ -49,6 +49,7 @@ configs = [c for c in ["none", "floor"] + AGENT + ["apparmor-10000", "auditd-100
 pipeline = {kv.get("sink"): kv for kind, kv in rows if kind == "pipeline"}
 latency = {kv.get("sink"): kv for kind, kv in rows if kind == "latency"}
 footprint = next((kv for kind, kv in rows if kind == "footprint"), None)
+foot_host = {kv.get("mode"): kv for kind, kv in rows if kind == "footprint_host"}
 propagate = next((kv for kind, kv in rows if kind == "propagate"), None)
 
 missing = [f"micro {c} {op}" for c in ["none", "floor"] + AGENT for op in OPS if (c, op) not in micro]
@@ -186,14 +187,27 @@ for sink, kv in latency.items():
 w("")
 w("## Footprint")
 w("")
+def mib(kb):
+    return f"{int(kb) / 1024:.1f} MiB"
+
+
 if footprint:
-    w(f"- {footprint['policies']} policies, {footprint['workloads']} workloads: bulwarkd RSS "
-      f"{int(footprint['rss_kb']) / 1024:.1f} MiB (peak {int(footprint['hwm_kb']) / 1024:.1f} MiB), of which "
-      f"{int(footprint.get('rss_anon_kb', 0)) / 1024:.1f} MiB private (heap, stacks); the rest is shared libraries "
-      f"and the event ring buffer's pages, which the agent maps (twice, for wrap-around: 8 MiB for the default "
-      f"4 MiB) but which are the kernel map's memory, "
-      f"idle CPU {int(footprint['idle_cpu_ticks_5s']) * 10} ms over 5 s, kernel maps "
+    w(f"- Guest: {footprint['policies']} policies, {footprint['workloads']} workloads: bulwarkd RSS "
+      f"{mib(footprint['rss_kb'])} (peak {mib(footprint['hwm_kb'])}), of which "
+      f"{mib(footprint.get('rss_anon_kb', 0))} private (heap, stacks); the rest is shared libraries, "
+      f"the binary and the event ring buffer's pages (the kernel map's memory, mapped once: 4 MiB by default); "
+      f"idle CPU {int(footprint['idle_cpu_ticks_5s']) * 10} ms over 5 s; kernel maps "
       f"{int(footprint['map_bytes']) / 1048576:.1f} MiB (memlock of every map the agent holds, default sizes)")
+for mode, what in (("local", "policy files and an inventory (no cluster)"),
+                   ("kubernetes", "the same policy files with the Kubernetes client on (TLS to "
+                                  "tests/k8s/apiserver.py; no pods, so no workloads)")):
+    kv = foot_host.get(mode)
+    if kv:
+        w(f"- Host (bench/host/footprint-host.sh), {what}: {kv['policies']} policies, {kv['workloads']} workloads: "
+          f"RSS {mib(kv['rss_kb'])} (PSS {mib(kv['pss_kb'])}, peak {mib(kv['hwm_kb'])}) = heap and other "
+          f"anonymous {mib(kv['heap_anon_kb'])}, ring buffer {mib(kv['bpf_maps_kb'])}, bulwarkd's text "
+          f"{mib(kv['binary_kb'])}, libcurl with its TLS/GSSAPI/LDAP libraries {mib(kv['libcurl_tls_kb'])} "
+          f"(loaded only with the client), other libraries {mib(kv['other_libs_kb'])}")
 w("")
 w("## Propagation")
 w("")
@@ -272,6 +286,13 @@ if lk:
 if footprint:
     w(f"| RSS ≤ 16 MB at 1,000 policies and 500 workloads | {int(footprint['rss_kb']) / 1024:.1f} MiB "
       f"({int(footprint.get('rss_anon_kb', 0)) / 1024:.1f} MiB private) | {met(int(footprint['rss_kb']) <= 16 * 1024)} |")
+for mode in ("local", "kubernetes"):
+    kv = foot_host.get(mode)
+    if kv:
+        w(f"| RSS ≤ 16 MB, host, {'local policies' if mode == 'local' else 'Kubernetes client on'} "
+          f"({kv['policies']} policies, {kv['workloads']} workloads) | {mib(kv['rss_kb'])} "
+          f"(libcurl and TLS {mib(kv['libcurl_tls_kb'])}) | {met(int(kv['rss_kb']) <= 16 * 1024)} |")
+if footprint:
     w(f"| kernel maps ≤ 64 MB by default | {int(footprint['map_bytes']) / 1048576:.1f} MiB | "
       f"{met(int(footprint['map_bytes']) <= 64 * 1048576)} |")
 for where, p in (("guest, emulated CPU", propagate), ("host CPU", phost)):

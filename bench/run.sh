@@ -55,6 +55,9 @@ if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" propagation "* ]]; then
     "$here/host/propagate-host.sh" "$build" "$scenario" "$([ $smoke = 1 ] && echo 2 || echo "${PROP_COUNT:-50}")" \
         >>"$tmp/all.log" || rc=$?
 fi
+if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" footprint "* ]]; then
+    "$here/host/footprint-host.sh" "$build" "$scenario" >>"$tmp/all.log" || rc=$?
+fi
 python3 "$here/report.py" "$tmp/all.log" "$out" --started "$started" --host "$(uname -r)" --cpus "$(nproc)" \
     $([ $smoke = 1 ] && echo --smoke) || rc=$?
 [ $smoke = 1 ] && rm -rf "$out"

@@ -1189,6 +1189,21 @@ static void test_plan(void)
 			same &= bw_compiled_ruleset_equal(&p1.rulesets[i], &p2.rulesets[i]) &&
 				p2.rulesets[i].compiled_ns == 1000;
 		ASSERT(same);
+		/* A reused set is the same compiled arrays, not a copy of them,
+		 * and outlives the plan it came from (ASan sees any use after
+		 * free below). */
+		ASSERT(p2.rulesets[0].holders && p2.rulesets[0].holders == p1.rulesets[0].holders);
+		ASSERT(*p1.rulesets[0].holders == 2 && p2.rulesets[0].exec == p1.rulesets[0].exec);
+		bw_plan_clear(&p1);
+		ASSERT(*p2.rulesets[0].holders == 1);
+		{
+			unsigned sum = 0;
+
+			for (size_t i = 0; i < p2.n_rulesets; i++)
+				for (size_t k = 0; k < p2.rulesets[i].n_exec; k++)
+					sum += p2.rulesets[i].exec[k].key.prefixlen;
+			ASSERT(sum > 0);
+		}
 		l.items[0]->serial = bw_policy_next_serial();
 		ro.reuse = &p2;
 		ASSERT(bw_plan_build(&l, &inv, &ro, &rt, &p3) == 0);
@@ -1198,7 +1213,6 @@ static void test_plan(void)
 		ASSERT(bw_plan_build(&l, &inv, &ro, &rt, &p4) == 0);
 		ASSERT(p4.n_compiled == 2);
 		ASSERT(serial0 != l.items[0]->serial);
-		bw_plan_clear(&p1);
 		bw_plan_clear(&p2);
 		bw_plan_clear(&p3);
 		bw_plan_clear(&p4);
