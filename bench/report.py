@@ -18,6 +18,7 @@ ap.add_argument("--smoke", action="store_true")
 ap.add_argument("--started", default="")
 ap.add_argument("--host", default="")
 ap.add_argument("--cpus", default="")
+ap.add_argument("--tcg-thread", default="single")
 args = ap.parse_args()
 
 rows = []  # (kind, fields)
@@ -108,7 +109,9 @@ w("")
 w("## Environment")
 w("")
 w(f"- run started {args.started}; host kernel {args.host}, {args.cpus} CPUs, shared and noisy")
-w("- guest: Debian 6.1 cloud kernel under QEMU **TCG** (emulated CPU, 2 vCPUs, 1 GiB):")
+w(f"- guest: Debian 6.1 cloud kernel under QEMU **TCG** (emulated CPU, 2 vCPUs, 1 GiB; "
+  f"{'both vCPUs on one host thread' if args.tcg_thread == 'single' else 'a host thread per vCPU'}, "
+  f"`-accel tcg,thread={args.tcg_thread}`):")
 w("  absolute times are those of an emulator, many times slower than hardware;")
 w("  **the ratios between configurations measured in the same run are the result**")
 w(f"- {len(micro.get(('none', 'open'), []))} rounds; per run: see bench.conf in bench/run.sh; median over rounds, spread = (max − min) / median")

@@ -58,7 +58,7 @@ fi
 if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" footprint "* ]]; then
     "$here/host/footprint-host.sh" "$build" "$scenario" >>"$tmp/all.log" || rc=$?
 fi
-python3 "$here/report.py" "$tmp/all.log" "$out" --started "$started" --host "$(uname -r)" --cpus "$(nproc)" \
+python3 "$here/report.py" "$tmp/all.log" "$out" --started "$started" --host "$(uname -r)" --cpus "$(nproc)" --tcg-thread "${GUEST_TCG_THREAD:-single}" \
     $([ $smoke = 1 ] && echo --smoke) || rc=$?
 [ $smoke = 1 ] && rm -rf "$out"
 exit $rc
