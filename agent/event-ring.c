@@ -12,7 +12,8 @@
 
 #include "event-ring.h"
 
-#define RING_HDR_SIZE 8u /* BPF_RINGBUF_HDR_SZ: u32 len, u32 pg_off */
+/* Each record starts with u32 len (busy and discard bits in it), u32 pg_off. */
+#define RING_HDR_SIZE ((size_t)BPF_RINGBUF_HDR_SZ)
 
 struct bw_event_ring {
 	int map_fd;
