@@ -26,21 +26,13 @@ struct bw_event_ring {
 };
 
 /* The record at data offset off, len bytes, whole: in place, or copied out
- * of the two ends of the data area when it wraps. */
-static const void *record_at(struct bw_ring_view *v, size_t off, uint32_t len)
+ * of the two ends of the data area into the bounce buffer when it wraps. */
+static const void *record_at(const struct bw_ring_view *v, size_t off, uint32_t len)
 {
 	size_t first = v->size - off;
 
 	if (len <= first)
 		return v->data + off;
-	if (v->bounce_size < len) {
-		uint8_t *b = realloc(v->bounce, len);
-
-		if (!b)
-			return NULL;
-		v->bounce = b;
-		v->bounce_size = len;
-	}
 	memcpy(v->bounce, v->data + off, first);
 	memcpy(v->bounce + first, v->data, len - first);
 	return v->bounce;
@@ -51,7 +43,6 @@ long bw_ring_view_consume(struct bw_ring_view *v, bw_event_ring_fn fn, void *ctx
 	size_t mask = v->size - 1;
 	unsigned long cons = __atomic_load_n(v->consumer_pos, __ATOMIC_ACQUIRE);
 	long n = 0;
-	int err = 0;
 
 	for (;;) {
 		unsigned long prod = __atomic_load_n(v->producer_pos, __ATOMIC_ACQUIRE);
@@ -62,24 +53,18 @@ long bw_ring_view_consume(struct bw_ring_view *v, bw_event_ring_fn fn, void *ctx
 			const uint32_t *hdr = (const uint32_t *)(v->data + (cons & mask));
 			uint32_t len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
 			uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+			size_t off = (cons + RING_HDR_SIZE) & mask;
+			int err = 0;
 
 			if (len & BPF_RINGBUF_BUSY_BIT)
-				goto out; /* reserved, not committed yet: later */
+				return n; /* reserved, not committed yet: later */
 			if (size > v->size - RING_HDR_SIZE)
 				return -EBADMSG;
 			progressed = true;
-			size_t off = (cons + RING_HDR_SIZE) & mask;
-
 			cons += (RING_HDR_SIZE + size + 7) & ~7ul;
 			if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
-				const void *rec = record_at(v, off, size);
-
-				if (!rec)
-					err = -ENOMEM;
-				else {
-					n++;
-					err = fn(ctx, rec, size);
-				}
+				n++;
+				err = fn(ctx, record_at(v, off, size), size);
 			}
 			/* Released after the record was read: the kernel may
 			 * overwrite it from here on. */
@@ -88,10 +73,8 @@ long bw_ring_view_consume(struct bw_ring_view *v, bw_event_ring_fn fn, void *ctx
 				return err;
 		}
 		if (!progressed)
-			break;
+			return n;
 	}
-out:
-	return n;
 }
 
 int bw_event_ring_new(struct bw_event_ring **ret, int map_fd, bw_event_ring_fn fn, void *ctx)
@@ -134,6 +117,13 @@ int bw_event_ring_new(struct bw_event_ring **ret, int map_fd, bw_event_ring_fn f
 	r->view.producer_pos = r->producer_area;
 	r->view.data = (const uint8_t *)r->producer_area + page;
 	r->view.size = info.max_entries;
+	/* Room for the largest record the ring can hold, so that reading never
+	 * allocates; only what a wrapped record touches becomes resident. */
+	r->view.bounce = malloc(info.max_entries);
+	if (!r->view.bounce) {
+		bw_event_ring_free(r);
+		return -ENOMEM;
+	}
 	*ret = r;
 	return 0;
 }

@@ -28,15 +28,13 @@ struct bw_ring_view {
 	const unsigned long *producer_pos; /* written by the kernel */
 	const uint8_t *data;          /* size bytes, mapped once */
 	size_t size;                  /* a power of 2 */
-	uint8_t *bounce;              /* a wrapped record, made whole */
-	size_t bounce_size;
+	uint8_t *bounce;              /* size bytes: a wrapped record, made whole */
 };
 
 /* Reads the records committed so far, in order, up to the first one still
  * being written. Returns how many were handed to fn, or fn's negative
- * return, or -ENOMEM (a wrapped record that could not be copied: it is
- * skipped, so the ring never stalls on it) or -EBADMSG (a length the ring
- * cannot hold: the view is corrupt). */
+ * return, or -EBADMSG (a length the ring cannot hold: the view is
+ * corrupt). */
 long bw_ring_view_consume(struct bw_ring_view *v, bw_event_ring_fn fn, void *ctx);
 
 struct bw_event_ring;

@@ -108,7 +108,7 @@ int bw_k8s_start(struct bw_k8s *k, const struct bw_config *cfg, struct bw_invent
 
 	ret = bw_kube_global_init(&why);
 	if (ret < 0) {
-		*error = strprintf("cannot load libcurl, the Kubernetes client's HTTP library: %s%s",
+		*error = strprintf("libcurl (the Kubernetes client's HTTP library): %s%s",
 				       why ? why : strerror(-ret),
 				       ret == -ELIBACC ? " (install libcurl4)" : "");
 		return ret;

@@ -772,6 +772,9 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 	 * read late): its compiled rule sets are not needed (footprint). */
 	for (size_t i = 0; i < a->prev_plan.n_rulesets; i++)
 		bw_compiled_ruleset_clear(&a->prev_plan.rulesets[i]);
+	free(a->prev_plan.rulesets); /* ~1.2 KB each even cleared (the slots) */
+	a->prev_plan.rulesets = NULL;
+	a->prev_plan.n_rulesets = 0;
 	a->plan = plan;
 	/* A refresh that found every link where it was changed nothing:
 	 * no new generation, no record. */

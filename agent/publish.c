@@ -150,6 +150,19 @@ static void note_error(struct bw_publish_result *res, int err)
 		res->first_error = err;
 }
 
+/* A rule set compiled again with the same result (the tick's refresh,
+ * SIGHUP) keeps its id; the publisher holds the plan's compile from then on
+ * instead of its own older one, so that one copy of the rules stays. */
+static void keep_one_copy(struct bw_compiled_ruleset *held, const struct bw_compiled_ruleset *rs)
+{
+	struct bw_compiled_ruleset share;
+
+	if (held->holders == rs->holders || bw_compiled_ruleset_copy(&share, rs) < 0)
+		return;
+	bw_compiled_ruleset_clear(held);
+	*held = share;
+}
+
 int bw_publish_plan(struct bw_publisher *p, const struct bw_plan *plan, uint64_t now_ns,
 		    struct bw_publish_result *res)
 {
@@ -172,8 +185,10 @@ int bw_publish_plan(struct bw_publisher *p, const struct bw_plan *plan, uint64_t
 		uint32_t id = 0;
 
 		for (size_t i = 0; i < p->n_pub && !id; i++)
-			if (bw_compiled_ruleset_equal(&p->pub[i].rs, rs))
+			if (bw_compiled_ruleset_equal(&p->pub[i].rs, rs)) {
 				id = p->pub[i].id;
+				keep_one_copy(&p->pub[i].rs, rs);
+			}
 		if (id) {
 			ids[r] = id;
 			res->rulesets_reused++;

@@ -8,13 +8,16 @@ micro/     one policy per rule count (10, 1000, 10000 rules, a third each of
 footprint/ 1,000 policies and an inventory of 500 workloads;
 propagate/ the on and off versions of the policy the propagation test swaps.
 """
+import argparse
 import os
-import sys
 
-out = sys.argv[1]
+ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ap.add_argument("out", metavar="OUT_DIR")
 # --smoke: the same files with fewer rules (r1000 and r10000 get 100 and
 # 300; AppArmor and auditd 100 each), for a run that checks the plumbing.
-smoke = "--smoke" in sys.argv[2:]
+ap.add_argument("--smoke", action="store_true", help="fewer rules: checks the plumbing")
+args = ap.parse_args()
+out, smoke = args.out, args.smoke
 
 
 def write(path, text):

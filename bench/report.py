@@ -287,8 +287,8 @@ lk = latency.get("file")
 if lk:
     w(f"| p99 kernel-to-sink latency ≤ 5 ms | {lk['p99_us']} µs | {met(float(lk['p99_us']) <= 5000)} |")
 if footprint:
-    w(f"| RSS ≤ 16 MB at 1,000 policies and 500 workloads | {int(footprint['rss_kb']) / 1024:.1f} MiB "
-      f"({int(footprint.get('rss_anon_kb', 0)) / 1024:.1f} MiB private) | {met(int(footprint['rss_kb']) <= 16 * 1024)} |")
+    w(f"| RSS ≤ 16 MB at 1,000 policies and 500 workloads | {mib(footprint['rss_kb'])} "
+      f"({mib(footprint.get('rss_anon_kb', 0))} private) | {met(int(footprint['rss_kb']) <= 16 * 1024)} |")
 for mode in ("local", "kubernetes"):
     kv = foot_host.get(mode)
     if kv:

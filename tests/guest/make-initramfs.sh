@@ -112,6 +112,16 @@ is_dyn_elf() {
 
 declare -A libs=()
 nelf=0
+# add_libs LDD_OUTPUT: every library path in it.
+# "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
+# "/lib64/ld-linux-x86-64.so.2 (0x...)"; "linux-vdso.so.1 (0x...)" has no path.
+add_libs() {
+    local lib
+    while IFS= read -r lib; do
+        [ -n "$lib" ] && libs["$lib"]=1
+    done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3; next }
+                  $1 ~ /^\// { print $1 }' <<<"$1")
+}
 while IFS= read -r -d '' f; do
     is_dyn_elf "$f" || continue
     nelf=$((nelf + 1))
@@ -125,12 +135,7 @@ while IFS= read -r -d '' f; do
     if grep -q 'not found' <<<"$lddout"; then
         die "unresolved shared libraries for ${f#"$stage"}:"$'\n'"$(grep 'not found' <<<"$lddout")"
     fi
-    # "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
-    # "/lib64/ld-linux-x86-64.so.2 (0x...)"; "linux-vdso.so.1 (0x...)" has no path.
-    while IFS= read -r lib; do
-        [ -n "$lib" ] && libs["$lib"]=1
-    done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3; next }
-                  $1 ~ /^\// { print $1 }' <<<"$lddout")
+    add_libs "$lddout"
 done < <(find "$stage" -type f -print0)
 
 # Libraries a staged program loads with dlopen (ldd cannot see them):
@@ -141,10 +146,7 @@ for soname in libcurl.so.4; do
     path=$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ { print $NF; exit }')
     [ -n "$path" ] || die "$soname is named by a staged program but not installed on this host"
     libs["$path"]=1
-    while IFS= read -r lib; do
-        [ -n "$lib" ] && libs["$lib"]=1
-    done < <(ldd "$path" | awk '$2 == "=>" && $3 ~ /^\// { print $3; next }
-                                $1 ~ /^\// { print $1 }')
+    add_libs "$(ldd "$path")"
 done
 
 for lib in "${!libs[@]}"; do

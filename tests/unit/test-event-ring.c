@@ -46,17 +46,16 @@ static int collect(void *ctx, const void *data, size_t size)
 
 struct mem_ring {
 	unsigned long cons, prod;
-	uint8_t data[256];
+	uint8_t data[256], bounce[256];
 	struct bw_ring_view v;
 };
 
 static void mem_ring_init(struct mem_ring *m, unsigned long start)
 {
-	free(m->v.bounce); /* the reader's, from the previous round */
 	memset(m, 0, sizeof(*m));
 	m->cons = m->prod = start;
 	m->v = (struct bw_ring_view){ .consumer_pos = &m->cons, .producer_pos = &m->prod, .data = m->data,
-				      .size = sizeof(m->data) };
+				      .size = sizeof(m->data), .bounce = m->bounce };
 }
 
 /* Writes a record as the kernel does: header (len | flags) at prod, the
@@ -128,7 +127,6 @@ static void test_memory_ring(void)
 	memcpy(m.data, bad, 8);
 	m.prod = 8 + 4096;
 	ASSERT(bw_ring_view_consume(&m.v, collect, &g) == -EBADMSG);
-	free(m.v.bounce);
 }
 
 /* ---- the kernel's ring ---- */

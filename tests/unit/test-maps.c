@@ -575,6 +575,7 @@ static void test_publish(void)
 	struct bw_plan plan;
 	struct bw_ruleset cfg;
 	__u32 id_a, id_b, id_b2, got;
+	const unsigned *plan_a_holders;
 	size_t ra, rb;
 	int r;
 	const __u64 seen[] = { CG_SEEN, CG_A1, CG_IDLE, CG_B, CG_A2 };
@@ -664,6 +665,7 @@ static void test_publish(void)
 	plan_assign(&plan, CG_B, rb);
 	plan_seen(&plan, seen, sizeof(seen) / sizeof(seen[0]));
 	r = bw_publish_plan(&pub, &plan, 2000, &res);
+	plan_a_holders = plan.rulesets[ra].holders;
 	ASSERT(r == 0);
 	ASSERT(res.rulesets_reused == 1);
 	ASSERT(res.rulesets_new == 1);
@@ -673,6 +675,8 @@ static void test_publish(void)
 	bw_plan_clear(&plan);
 
 	ASSERT(workload_get(&f, CG_A1, &got) && got == id_a); /* kept its id */
+	/* ...and the publisher now holds the new compile of A, not a second copy */
+	ASSERT(bw_publisher_find(&pub, id_a)->rs.holders == plan_a_holders);
 	ASSERT(workload_get(&f, CG_B, &id_b2));
 	ASSERT(id_b2 != 0 && id_b2 != id_b && id_b2 != id_a);
 	ASSERT(!workload_get(&f, CG_A2, &got)); /* seen, not selected: removed */
