@@ -143,7 +143,9 @@ done < <(find "$stage" -type f -print0)
 # when a staged file names it.
 for soname in libcurl.so.4; do
     grep -rqa -F "$soname" "$stage" 2>/dev/null || continue
-    path=$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ { print $NF; exit }')
+    # awk reads to the end: leaving early would kill ldconfig with SIGPIPE,
+    # which pipefail turns into this script's exit (seen in CI).
+    path=$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ && !p { p = $NF } END { print p }')
     [ -n "$path" ] || die "$soname is named by a staged program but not installed on this host"
     libs["$path"]=1
     add_libs "$(ldd "$path")"
