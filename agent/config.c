@@ -33,6 +33,8 @@ void bw_config_defaults(struct bw_config *c)
 	c->max_rulesets = 4096;
 	c->ringbuf_bytes = 4u << 20;
 	c->max_processes = 32768;
+	c->spare_rulesets = 8;
+	c->spare_trie_entries = 1024;
 }
 
 void bw_config_clear(struct bw_config *c)
@@ -172,6 +174,8 @@ static const struct setting settings[] = {
 	{ "maps.maxRulesets", "max-rulesets", K_U32, OFF(max_rulesets), 2, 1 << 20 },
 	{ "maps.ringbufBytes", "ringbuf-bytes", K_U32, OFF(ringbuf_bytes), 4096, 1u << 30 },
 	{ "maps.maxProcesses", "max-processes", K_U32, OFF(max_processes), 64, 1u << 22 },
+	{ "maps.spareRulesets", "spare-rulesets", K_U32, OFF(spare_rulesets), 0, 1024 },
+	{ "maps.spareTrieEntries", "spare-trie-entries", K_U32, OFF(spare_trie_entries), 1, 1u << 20 },
 };
 
 /* Stores v into the setting; returns a reason when v is not acceptable. */
@@ -393,6 +397,10 @@ void bw_config_usage(FILE *f)
 		"  --max-rulesets N           distinct rule sets at once (default 4096)\n"
 		"  --ringbuf-bytes N          event ring buffer size, a power of 2 (default 4194304)\n"
 		"  --max-processes N          process table entries (default 32768; evictions are counted)\n"
+		"  --spare-rulesets N         rule-set ids kept ready with empty tries, so that a policy\n"
+		"                             change never waits for the kernel's RCU (default 8; 0: none)\n"
+		"  --spare-trie-entries N     entries each spare trie holds; larger rule sets make their\n"
+		"                             own tries (default 1024)\n"
 		"  -h, --help\n"
 		"\n"
 		"Signals: SIGHUP reloads policies and inventory, SIGUSR1 emits a health event,\n"

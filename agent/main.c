@@ -407,6 +407,17 @@ static void emit_health(struct agent *a)
 				       a->cfg.max_processes,
 				       (unsigned long long)(made > (uint64_t)entries ? made - (uint64_t)entries : 0));
 	}
+	if (a->pub.spares) {
+		struct bw_spare_stats sp;
+
+		bw_publisher_spare_stats(&a->pub, &sp);
+		bw_record_builder_addf(&b, "SPARE_RULESETS", "ready=%zu target=%u entries=%u taken=%llu missed=%llu "
+				       "too_large=%llu made=%llu dropped=%llu failures=%llu%s%s", sp.ready, sp.target,
+				       sp.capacity, (unsigned long long)sp.taken, (unsigned long long)sp.missed,
+				       (unsigned long long)sp.too_large, (unsigned long long)sp.made,
+				       (unsigned long long)sp.dropped, (unsigned long long)sp.failures,
+				       sp.last_error ? " last_error=" : "", sp.last_error ? strerror(-sp.last_error) : "");
+	}
 	if (a->hooks.listen_fd >= 0) {
 		const struct bw_hook_stats *h = &a->hooks.stats;
 		uint64_t answered = h->enforced + h->unselected + h->unclassified;
@@ -785,7 +796,7 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 	}
 	a->applies++;
 	{
-		char gen[16], pol[24], rej[24], wl[24], failed[24], us[4][24], compiled[24];
+		char gen[16], pol[24], rej[24], wl[24], failed[24], us[4][24], compiled[24], sets[3][24];
 		const uint64_t t_end = clock_ns(CLOCK_MONOTONIC);
 
 		snprintf(gen, sizeof(gen), "%u", a->applies);
@@ -796,6 +807,11 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 		/* Where an apply's time goes (reading the policies, building
 		 * the plan, writing the kernel's maps): propagation's parts. */
 		snprintf(compiled, sizeof(compiled), "%zu", plan.n_compiled);
+		/* New rule sets, how many went into spare ids, and how many
+		 * tries still went into outer maps (each waited for RCU). */
+		snprintf(sets[0], sizeof(sets[0]), "%zu", res.rulesets_new);
+		snprintf(sets[1], sizeof(sets[1]), "%zu", res.rulesets_spared);
+		snprintf(sets[2], sizeof(sets[2]), "%zu", res.outer_updates);
 		snprintf(us[0], sizeof(us[0]), "%" PRIu64, (t_end - t_start) / 1000);
 		snprintf(us[1], sizeof(us[1]), "%" PRIu64, (t_parsed - t_start) / 1000);
 		snprintf(us[2], sizeof(us[2]), "%" PRIu64, (t_planned - t_plan) / 1000);
@@ -804,6 +820,7 @@ static int apply_once(struct agent *a, bool reload_policies, bool reload_invento
 			     "applied", "policies applied", "GENERATION", gen, "POLICIES", pol, "REJECTED", rej,
 			     "WORKLOADS", wl, "FAILED", failed, "APPLY_US", us[0], "PARSE_US", us[1], "PLAN_US",
 			     us[2], "PUBLISH_US", us[3], "COMPILED", compiled, "WALKED", plan.walked ? "1" : "0",
+			     "RULESETS_NEW", sets[0], "RULESETS_SPARED", sets[1], "OUTER_UPDATES", sets[2],
 			     (const char *)NULL);
 	}
 	if (a->k8s_on)
@@ -1293,6 +1310,12 @@ int main(int argc, char **argv)
 	else
 		a.procs_seeded = (uint64_t)ret;
 	bw_publisher_init(&a.pub, &fds);
+	/* Spare ids are made by a thread of their own from now on; the first
+	 * apply below may come before them and then makes its own tries. */
+	if (a.cfg.spare_rulesets && (ret = bw_publisher_start_spares(&a.pub, a.cfg.spare_rulesets,
+								   a.cfg.spare_trie_entries)) < 0)
+		fprintf(stderr, "bulwarkd: cannot start the spare rule-set thread: %s; policy changes wait for the "
+			"kernel's RCU grace periods\n", strerror(-ret));
 	if ((ret = setup_sinks(&a)) < 0)
 		goto out;
 

@@ -6,6 +6,17 @@
  * from one rule set to another with a single map update. Rule sets nobody
  * uses any more are retired after a grace period, once no cgroup in the
  * kernel map refers to them.
+ *
+ * Writing an inner trie into its outer map (ARRAY_OF_MAPS) from user space
+ * makes the kernel wait for an RCU grace period before the syscall returns
+ * (maybe_wait_bpf_programs(): 6-23 ms each, up to four per new rule set). So
+ * that no apply pays for that, the publisher can keep spare ids: ids whose
+ * four empty tries are already in the outer maps, made by a thread of their
+ * own. A new rule set fills a spare's tries in place (LPM updates do not
+ * wait) and is then published like any other; a retired id goes back to
+ * that thread, which swaps its tries for empty ones (or drops it when there
+ * are spares enough). Only when no spare is ready, or a rule set is larger
+ * than a spare holds, does an apply make its own tries and wait.
  */
 #pragma once
 
@@ -39,16 +50,34 @@ struct bw_published {
 	uint64_t unused_since_ns; /* 0 while the current plan uses it */
 };
 
+struct bw_spares; /* publish.c: the spare ids and the thread that makes them */
+
 struct bw_publisher {
 	struct bw_map_fds fds;
 	struct bw_published *pub;
 	size_t n_pub, cap_pub;
 	uint32_t generation;
+	struct bw_spares *spares; /* NULL: every new rule set makes its own tries */
+};
+
+struct bw_spare_stats {
+	size_t ready;       /* spares whose empty tries are in the outer maps now */
+	uint32_t target;    /* how many the thread keeps ready */
+	uint32_t capacity;  /* entries each spare trie holds */
+	uint64_t taken;     /* new rule sets that went into a spare */
+	uint64_t missed;    /* new rule sets that made their own tries: no spare ready */
+	uint64_t too_large; /* ...or more entries than a spare holds */
+	uint64_t made;      /* spares made (new ids and recycled ones) */
+	uint64_t dropped;   /* retired ids removed from the outer maps (spares enough) */
+	uint64_t failures;  /* spares that could not be made (kernel refused) */
+	int last_error;     /* negative errno of the last failure */
 };
 
 struct bw_publish_result {
 	size_t rulesets_new;      /* rule sets written to the kernel */
 	size_t rulesets_reused;   /* unchanged: kept their id */
+	size_t rulesets_spared;   /* of the new ones, written into spare ids' tries */
+	size_t outer_updates;     /* tries this apply put in outer maps (each waits for RCU) */
 	size_t workloads_updated; /* cgroups moved to another rule set */
 	size_t workloads_removed; /* cgroups no longer selected */
 	size_t workloads_failed;  /* updates refused (map full): kept their old state */
@@ -57,7 +86,18 @@ struct bw_publish_result {
 };
 
 void bw_publisher_init(struct bw_publisher *p, const struct bw_map_fds *fds);
+/* Stops the spare thread (if any) and frees everything; the kernel maps keep
+ * what was published. */
 void bw_publisher_clear(struct bw_publisher *p);
+
+/* Starts the thread keeping target spare ids of capacity entries per trie.
+ * Returns 0 or a negative errno (the publisher then works without spares). */
+int bw_publisher_start_spares(struct bw_publisher *p, uint32_t target, uint32_t capacity);
+/* Waits until the spare thread has nothing left it can do (spares made,
+ * retired ids recycled, or the kernel refused) or timeout_ms passed;
+ * returns the number of spares ready. */
+size_t bw_publisher_wait_spares(struct bw_publisher *p, int timeout_ms);
+void bw_publisher_spare_stats(struct bw_publisher *p, struct bw_spare_stats *st);
 
 /* Publishes plan; returns 0 when everything is in the kernel, or the first
  * error (the result says what could not be applied; what was enforced before

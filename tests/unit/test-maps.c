@@ -831,6 +831,249 @@ static void test_no_free_id(void)
 	maps_close(&f);
 }
 
+/* ---- spare ids ------------------------------------------------------------- */
+
+/* lock's rule set for CG_A1, b's for CG_B; CG_A1, CG_B and CG_IDLE seen. */
+static void plan_lock_and(struct bw_plan *plan, const struct bw_policy_list *lock, const struct bw_policy_list *b)
+{
+	static const __u64 seen[] = { CG_A1, CG_B, CG_IDLE };
+
+	memset(plan, 0, sizeof(*plan));
+	plan_assign(plan, CG_A1, plan_ruleset(plan, compile(lock)));
+	plan_assign(plan, CG_B, plan_ruleset(plan, compile(b)));
+	plan_seen(plan, seen, 3);
+}
+
+static __u32 inner_map_id(int outer, __u32 id)
+{
+	__u32 inner_id = 0;
+
+	if (bpf_map_lookup_elem(outer, &id, &inner_id) < 0)
+		return 0;
+	return inner_id;
+}
+
+/* An empty spare trie of the given capacity under id, for every kind. */
+static bool is_empty_spare(const struct bw_map_fds *f, __u32 id, __u32 capacity)
+{
+	const int outers[] = { f->exec_tries, f->file_tries, f->net4_tries, f->net6_tries };
+	struct bw_ruleset cfg;
+	bool ok = ruleset_config(f, id, &cfg) && cfg.generation == 0;
+
+	for (size_t i = 0; i < 4 && ok; i++) {
+		int fd = inner_fd(outers[i], id);
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+		__u8 key[sizeof(struct bw_path_key)];
+
+		memset(&info, 0, sizeof(info));
+		ok = fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == BPF_MAP_TYPE_LPM_TRIE &&
+		     info.max_entries == capacity && info.map_flags == BPF_F_NO_PREALLOC &&
+		     bpf_map_get_next_key(fd, NULL, key) < 0 && errno == ENOENT;
+		if (fd >= 0)
+			close(fd);
+	}
+	return ok;
+}
+
+static bool no_tries(const struct bw_map_fds *f, __u32 id)
+{
+	return !has_inner(f->exec_tries, id) && !has_inner(f->file_tries, id) && !has_inner(f->net4_tries, id) &&
+	       !has_inner(f->net6_tries, id);
+}
+
+/* A policy with n exact exec rules: more entries than a small spare holds. */
+static void big_policy(struct bw_policy_list *l, int n)
+{
+	size_t cap = 4096 + (size_t)n * 40, len;
+	char *y = malloc(cap);
+
+	ASSERT(y != NULL);
+	if (!y)
+		return;
+	len = (size_t)snprintf(y, cap, HEADER("ClusterBulwarkPolicy", "big") "spec:\n  mode: Block\n  exec:\n    deny:\n");
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(y + len, cap - len, "      - path: /opt/big/%d\n", i);
+	parse_into(l, y);
+	free(y);
+}
+
+/* New rule sets go into spare ids' tries in place: no outer map written on
+ * the apply's path; larger ones fall back; retired ids are dropped when
+ * there are spares enough. */
+static void test_spares(void)
+{
+	struct bw_policy_list lock = { 0 }, allow = { 0 }, allow2 = { 0 }, big = { 0 };
+	struct bw_publisher pub;
+	struct bw_publish_result res;
+	struct bw_spare_stats st;
+	struct bw_map_fds f;
+	struct bw_plan plan;
+	struct bw_ruleset cfg;
+	__u32 id_a, id_b, id_b2, id_big, got, inner_before[3];
+
+	maps_create(&f, 64, 16);
+	bw_publisher_init(&pub, &f);
+	lock_policies(&lock);
+	allow_policies(&allow, false);
+	allow_policies(&allow2, true);
+	big_policy(&big, 80);
+
+	ASSERT(bw_publisher_start_spares(&pub, 2, 64) == 0);
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
+	/* the lowest ids, with four empty tries each and no config */
+	ASSERT(is_empty_spare(&f, 1, 64) && is_empty_spare(&f, 2, 64));
+	ASSERT(no_tries(&f, 3));
+	inner_before[1] = inner_map_id(f.exec_tries, 1);
+	inner_before[2] = inner_map_id(f.exec_tries, 2);
+
+	plan_lock_and(&plan, &lock, &allow);
+	ASSERT(bw_publish_plan(&pub, &plan, 1000, &res) == 0);
+	ASSERT(res.rulesets_new == 2 && res.rulesets_spared == 2);
+	ASSERT(res.outer_updates == 0); /* nothing on this path waited for RCU */
+	bw_plan_clear(&plan);
+	ASSERT(workload_get(&f, CG_A1, &id_a) && workload_get(&f, CG_B, &id_b));
+	ASSERT((id_a == 1 && id_b == 2) || (id_a == 2 && id_b == 1));
+	/* filled in place: the same inner maps as the spares had */
+	ASSERT(inner_map_id(f.exec_tries, id_a) == inner_before[id_a]);
+	ASSERT(inner_map_id(f.exec_tries, id_b) == inner_before[id_b]);
+	ASSERT(ruleset_config(&f, id_a, &cfg) && cfg.generation == pub.generation);
+	ASSERT(cfg.tries == (BW_TRIE_EXEC | BW_TRIE_FILE | BW_TRIE_NET4 | BW_TRIE_NET6));
+	/* B has no v6 rule: its v6 trie is there but empty, and the config says so */
+	ASSERT(ruleset_config(&f, id_b, &cfg) && !(cfg.tries & BW_TRIE_NET6));
+	check_plan1_decisions(&f, CG_A1);
+	check_allowlist_decisions(&f, CG_B, false);
+
+	/* the thread makes the next ones meanwhile */
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
+	ASSERT(is_empty_spare(&f, 3, 64) && is_empty_spare(&f, 4, 64));
+
+	/* B changes: B2 goes into a spare too */
+	plan_lock_and(&plan, &lock, &allow2);
+	ASSERT(bw_publish_plan(&pub, &plan, 2000, &res) == 0);
+	ASSERT(res.rulesets_new == 1 && res.rulesets_spared == 1 && res.rulesets_reused == 1 && res.outer_updates == 0);
+	bw_plan_clear(&plan);
+	ASSERT(workload_get(&f, CG_B, &id_b2) && (id_b2 == 3 || id_b2 == 4));
+	check_allowlist_decisions(&f, CG_B, true);
+
+	/* the old B retires with spares enough: its tries leave the outer maps
+	 * (in the thread) and the id is free */
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
+	ASSERT(bw_publish_retire(&pub, 2000 + 500, 500) == 0);
+	ASSERT(bw_publisher_find(&pub, id_b) == NULL);
+	ASSERT(ruleset_config(&f, id_b, &cfg) && cfg.generation == 0 && cfg.tries == 0);
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
+	ASSERT(no_tries(&f, id_b));
+	bw_publisher_spare_stats(&pub, &st);
+	ASSERT(st.made == 5 && st.dropped == 1 && st.taken == 3 && st.failures == 0 && st.ready == 2);
+	workload_put(&f, CG_IDLE, id_b);
+	ASSERT(sim_exec(&f, CG_IDLE, "/opt/x", NULL).ruleset_missing);
+	ASSERT(bpf_map_delete_elem(f.workloads, &(__u64){ CG_IDLE }) == 0);
+
+	/* a rule set larger than a spare makes its own tries, in the lowest free id */
+	plan_lock_and(&plan, &lock, &allow2);
+	plan_ruleset(&plan, compile(&big));
+	ASSERT(plan.rulesets[2].n_exec == 80);
+	plan_assign(&plan, CG_IDLE, 2);
+	ASSERT(bw_publish_plan(&pub, &plan, 3000, &res) == 0);
+	ASSERT(res.rulesets_new == 1 && res.rulesets_spared == 0 && res.outer_updates == 1);
+	bw_plan_clear(&plan);
+	ASSERT(workload_get(&f, CG_IDLE, &id_big) && id_big == id_b);
+	ASSERT(is(sim_exec(&f, CG_IDLE, "/opt/big/79", NULL), BW_DECISION_BLOCK, 0,
+		  rid("ClusterBulwarkPolicy big", "exec.deny[79] path /opt/big/79")));
+	ASSERT(allowed(sim_exec(&f, CG_IDLE, "/opt/big/80", NULL)));
+	bw_publisher_spare_stats(&pub, &st);
+	ASSERT(st.too_large == 1 && st.ready == 2);
+	ASSERT(workload_get(&f, CG_A1, &got) && got == id_a);
+
+	bw_publisher_clear(&pub);
+	bw_policy_list_clear(&lock);
+	bw_policy_list_clear(&allow);
+	bw_policy_list_clear(&allow2);
+	bw_policy_list_clear(&big);
+	maps_close(&f);
+}
+
+/* With every id taken, a retired id becomes a spare again: its tries are
+ * swapped for empty ones, so the next rule set in it finds nothing stale. */
+static void test_spare_recycling(void)
+{
+	struct bw_policy_list lock = { 0 }, allow = { 0 }, allow2 = { 0 }, w = { 0 };
+	struct bw_publisher pub;
+	struct bw_publish_result res;
+	struct bw_spare_stats st;
+	struct bw_map_fds f;
+	struct bw_plan plan;
+	__u32 id_b, id_w, old_file_trie;
+	int r;
+
+	maps_create(&f, 64, 4); /* ids 1..3 */
+	bw_publisher_init(&pub, &f);
+	lock_policies(&lock);
+	allow_policies(&allow, false);
+	allow_policies(&allow2, true);
+	parse_into(&w, watch_yaml);
+	ASSERT(bw_publisher_start_spares(&pub, 3, 64) == 0);
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 3);
+
+	plan_lock_and(&plan, &lock, &allow);
+	ASSERT(bw_publish_plan(&pub, &plan, 1000, &res) == 0 && res.rulesets_spared == 2);
+	bw_plan_clear(&plan);
+	ASSERT(workload_get(&f, CG_B, &id_b));
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 1); /* no free id left to make more */
+
+	plan_lock_and(&plan, &lock, &allow2);
+	ASSERT(bw_publish_plan(&pub, &plan, 2000, &res) == 0 && res.rulesets_spared == 1);
+	bw_plan_clear(&plan);
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 0);
+
+	/* B retires into a spare: fresh empty tries under its id */
+	old_file_trie = inner_map_id(f.file_tries, id_b);
+	ASSERT(old_file_trie != 0);
+	ASSERT(bw_publish_retire(&pub, 2500, 500) == 0);
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 1);
+	ASSERT(is_empty_spare(&f, id_b, 64));
+	ASSERT(inner_map_id(f.file_tries, id_b) != old_file_trie);
+	bw_publisher_spare_stats(&pub, &st);
+	ASSERT(st.made == 4 && st.dropped == 0 && st.taken == 3);
+
+	/* the watch policy takes it; B's file rules are gone from it */
+	plan_lock_and(&plan, &lock, &allow2);
+	plan_ruleset(&plan, compile(&w));
+	plan_assign(&plan, CG_IDLE, 2);
+	ASSERT(bw_publish_plan(&pub, &plan, 3000, &res) == 0);
+	ASSERT(res.rulesets_spared == 1 && res.outer_updates == 0);
+	bw_plan_clear(&plan);
+	ASSERT(workload_get(&f, CG_IDLE, &id_w) && id_w == id_b);
+	ASSERT(is(sim_exec(&f, CG_IDLE, "/opt/x", NULL), BW_DECISION_AUDIT, 0,
+		  rid("ClusterBulwarkPolicy watch", "exec.deny[0] prefix /opt/")));
+	{
+		int fd = inner_fd(f.file_tries, id_w);
+		__u8 key[sizeof(struct bw_path_key)];
+
+		ASSERT(fd >= 0 && bpf_map_get_next_key(fd, NULL, key) < 0 && errno == ENOENT);
+		if (fd >= 0)
+			close(fd);
+	}
+	ASSERT(allowed(sim_open(&f, CG_IDLE, "/etc/passwd", true, false)));
+
+	/* no spare and no free id: refused, counted, the rest still applied */
+	plan_lock_and(&plan, &lock, &allow);
+	r = bw_publish_plan(&pub, &plan, 4000, &res);
+	ASSERT(r == -ENOSPC && res.rulesets_failed == 1 && res.rulesets_reused == 1);
+	bw_plan_clear(&plan);
+	bw_publisher_spare_stats(&pub, &st);
+	ASSERT(st.missed == 1);
+	check_allowlist_decisions(&f, CG_B, true); /* kept B2 */
+
+	bw_publisher_clear(&pub);
+	bw_policy_list_clear(&lock);
+	bw_policy_list_clear(&allow);
+	bw_policy_list_clear(&allow2);
+	bw_policy_list_clear(&w);
+	maps_close(&f);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/bw-test-maps-XXXXXX";
@@ -847,6 +1090,8 @@ int main(void)
 	test_publish();
 	test_workloads_full();
 	test_no_free_id();
+	test_spares();
+	test_spare_recycling();
 
 	bw_rule_table_clear(&rt);
 	rmdir(empty_root);
