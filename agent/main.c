@@ -411,11 +411,12 @@ static void emit_health(struct agent *a)
 		struct bw_spare_stats sp;
 
 		bw_publisher_spare_stats(&a->pub, &sp);
-		bw_record_builder_addf(&b, "SPARE_RULESETS", "ready=%zu target=%u entries=%u taken=%llu missed=%llu "
-				       "too_large=%llu made=%llu dropped=%llu failures=%llu%s%s", sp.ready, sp.target,
-				       sp.capacity, (unsigned long long)sp.taken, (unsigned long long)sp.missed,
-				       (unsigned long long)sp.too_large, (unsigned long long)sp.made,
-				       (unsigned long long)sp.dropped, (unsigned long long)sp.failures,
+		bw_record_builder_addf(&b, "SPARE_RULESETS", "ready=%zu target=%u entries=%u pending=%zu taken=%llu "
+				       "missed=%llu too_large=%llu made=%llu dropped=%llu compacted=%llu failures=%llu%s%s",
+				       sp.ready, sp.target, sp.capacity, sp.pending, (unsigned long long)sp.taken,
+				       (unsigned long long)sp.missed, (unsigned long long)sp.too_large,
+				       (unsigned long long)sp.made, (unsigned long long)sp.dropped,
+				       (unsigned long long)sp.compacted, (unsigned long long)sp.failures,
 				       sp.last_error ? " last_error=" : "", sp.last_error ? strerror(-sp.last_error) : "");
 	}
 	if (a->hooks.listen_fd >= 0) {

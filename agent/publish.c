@@ -30,6 +30,16 @@ struct spare {
 	int fd[KIND_COUNT]; /* the empty tries, also in the outer maps */
 };
 
+/* A rule set written into a spare: its tries hold `capacity` entries, which
+ * is what Linux before 6.4 reports as their memlock however few they hold.
+ * The thread later swaps each for a trie sized to its entries (same
+ * content, so a check sees the same answer from either). */
+struct compaction {
+	uint32_t id;
+	uint64_t serial; /* the id's use it was queued for: skipped if retired since */
+	int fd[KIND_COUNT];
+};
+
 struct bw_spares {
 	pthread_mutex_t lock;
 	pthread_cond_t work;  /* to the thread: something to make or recycle */
@@ -41,6 +51,9 @@ struct bw_spares {
 	size_t n_ready, making;
 	uint32_t *recycle;    /* retired ids for the thread; each id at most once */
 	size_t n_recycle;
+	uint64_t *serial;     /* per id: bumped each time a spare id is taken */
+	struct compaction *compact;
+	size_t n_compact, cap_compact;
 	uint32_t target, capacity;
 	bool stop, stalled;   /* stalled: the kernel refused a spare; retry at the next take */
 	bool idle;            /* the thread waits: nothing it can make or recycle */
@@ -119,6 +132,34 @@ static int make_spare(struct bw_spares *s, uint32_t id, struct spare *out)
 	return ret;
 }
 
+/* Copies the entries of one filled spare trie into a trie of their size and
+ * puts that in the outer map (waiting for RCU here, off the apply's path);
+ * an empty one is removed. */
+static int compact_trie(struct bw_spares *s, const struct trie_kind *k, uint32_t id, int old_fd)
+{
+	uint8_t key[2][sizeof(struct bw_path_key)], value[sizeof(struct bw_path_value) + sizeof(struct bw_net_value)];
+	uint32_t n = 0;
+	int cur = 0, fd, ret = 0;
+
+	for (void *prev = NULL; bpf_map_get_next_key(old_fd, prev, key[cur]) == 0; prev = key[cur], cur ^= 1)
+		n++;
+	if (!n)
+		return bpf_map_delete_elem(k->outer, &id) < 0 && errno != ENOENT ? -errno : 0;
+	fd = create_trie(&s->fds, k, n);
+	if (fd < 0)
+		return fd;
+	cur = 0;
+	for (void *prev = NULL; ret == 0 && bpf_map_get_next_key(old_fd, prev, key[cur]) == 0;
+	     prev = key[cur], cur ^= 1)
+		if (bpf_map_lookup_elem(old_fd, key[cur], value) < 0 ||
+		    bpf_map_update_elem(fd, key[cur], value, BPF_NOEXIST) < 0)
+			ret = -errno;
+	if (ret == 0 && bpf_map_update_elem(k->outer, &id, &fd, BPF_ANY) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 static uint32_t lowest_free_locked(const struct bw_spares *s)
 {
 	/* Id 0 is never used, so a zeroed map value never names a rule set. */
@@ -143,6 +184,32 @@ static void *spare_thread(void *arg)
 			id = s->recycle[--s->n_recycle];
 		} else if (!s->stalled && s->n_ready + s->making < s->target) {
 			id = lowest_free_locked(s);
+		}
+		if (!id && s->n_compact) {
+			/* Spares first (they are what an apply waits for), then
+			 * this: a used spare's tries sized to their entries. */
+			struct compaction c = s->compact[--s->n_compact];
+			struct trie_kind k[KIND_COUNT];
+			bool current = s->state[c.id] == ID_PUBLISHED && s->serial[c.id] == c.serial;
+			int err = 0;
+
+			pthread_mutex_unlock(&s->lock);
+			/* A retire after this check queues a recycle, which this
+			 * thread does after the compaction: still in order. */
+			trie_kinds(&s->fds, k);
+			for (int i = 0; i < KIND_COUNT; i++) {
+				if (current && !err)
+					err = compact_trie(s, &k[i], c.id, c.fd[i]);
+				close(c.fd[i]);
+			}
+			pthread_mutex_lock(&s->lock);
+			if (current && !err)
+				s->st.compacted++;
+			else if (err) {
+				s->st.failures++;
+				s->st.last_error = err;
+			}
+			continue;
 		}
 		if (!id) {
 			s->idle = true;
@@ -192,6 +259,11 @@ static void spares_free(struct bw_spares *s)
 	pthread_cond_destroy(&s->work);
 	pthread_cond_destroy(&s->ready);
 	pthread_mutex_destroy(&s->lock);
+	for (size_t i = 0; i < s->n_compact; i++)
+		for (int k = 0; k < KIND_COUNT; k++)
+			close(s->compact[i].fd[k]);
+	free(s->compact);
+	free(s->serial);
 	free(s->state);
 	free(s->ready_list);
 	free(s->recycle);
@@ -216,10 +288,11 @@ int bw_publisher_start_spares(struct bw_publisher *p, uint32_t target, uint32_t 
 	s->state = calloc(p->fds.max_rulesets, sizeof(*s->state));
 	s->ready_list = calloc(p->fds.max_rulesets, sizeof(*s->ready_list));
 	s->recycle = calloc(p->fds.max_rulesets, sizeof(*s->recycle));
+	s->serial = calloc(p->fds.max_rulesets, sizeof(*s->serial));
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->ready, NULL);
-	if (!s->state || !s->ready_list || !s->recycle) {
+	if (!s->state || !s->ready_list || !s->recycle || !s->serial) {
 		spares_free(s);
 		return -ENOMEM;
 	}
@@ -268,6 +341,7 @@ void bw_publisher_spare_stats(struct bw_publisher *p, struct bw_spare_stats *st)
 	pthread_mutex_lock(&s->lock);
 	*st = s->st;
 	st->ready = s->n_ready;
+	st->pending = s->making + s->n_recycle + s->n_compact;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -277,9 +351,23 @@ static void wake_locked(struct bw_spares *s)
 	pthread_cond_signal(&s->work);
 }
 
+static size_t spares_ready(struct bw_spares *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->n_ready;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 /* A ready spare for rs, or false (counted) when none is ready or rs does not
- * fit; the thread is woken to make the next one either way. */
-static bool take_spare(struct bw_spares *s, const struct bw_compiled_ruleset *rs, struct spare *out)
+ * fit; the thread is woken to make the next one either way. *budget is what
+ * this apply may still take: the spares ready when it began, so that a bulk
+ * apply (the first one) does not chase the thread's refills, each of which
+ * would cost a second round of grace periods to size. */
+static bool take_spare(struct bw_spares *s, const struct bw_compiled_ruleset *rs, size_t *budget,
+		       struct spare *out)
 {
 	bool ok = false;
 
@@ -287,11 +375,13 @@ static bool take_spare(struct bw_spares *s, const struct bw_compiled_ruleset *rs
 	if (rs->n_exec > s->capacity || rs->n_file > s->capacity || rs->n_net4 > s->capacity ||
 	    rs->n_net6 > s->capacity) {
 		s->st.too_large++;
-	} else if (!s->n_ready) {
+	} else if (!s->n_ready || !*budget) {
 		s->st.missed++;
 	} else {
 		*out = s->ready_list[--s->n_ready];
 		s->state[out->id] = ID_PUBLISHED;
+		s->serial[out->id]++;
+		(*budget)--;
 		s->st.taken++;
 		ok = true;
 	}
@@ -309,6 +399,34 @@ static void recycle_id(struct bw_spares *s, uint32_t id)
 	s->recycle[s->n_recycle++] = id;
 	wake_locked(s);
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* Hands a filled spare's tries to the thread for sizing; its fds go with
+ * them. Fails only without memory (the rule set then keeps its large tries). */
+static int queue_compaction(struct bw_spares *s, const struct spare *sp)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->n_compact == s->cap_compact) {
+		size_t ncap = s->cap_compact ? s->cap_compact * 2 : 16;
+		struct compaction *n = realloc(s->compact, ncap * sizeof(*n));
+
+		if (!n)
+			ret = -ENOMEM;
+		else
+			s->compact = n, s->cap_compact = ncap;
+	}
+	if (ret == 0) {
+		struct compaction *c = &s->compact[s->n_compact++];
+
+		c->id = sp->id;
+		c->serial = s->serial[sp->id];
+		memcpy(c->fd, sp->fd, sizeof(c->fd));
+		wake_locked(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
 }
 
 static void set_state(struct bw_spares *s, uint32_t id, enum id_state st)
@@ -471,6 +589,8 @@ static int publish_in_spare(struct bw_publisher *p, const struct bw_compiled_rul
 					t.entry_size[i]);
 	if (ret == 0)
 		ret = write_config(p, rs, sp->id);
+	if (ret == 0 && queue_compaction(p->spares, sp) == 0)
+		return 0;
 	for (int i = 0; i < KIND_COUNT; i++)
 		close(sp->fd[i]);
 	if (ret < 0)
@@ -545,7 +665,7 @@ int bw_publish_plan(struct bw_publisher *p, const struct bw_plan *plan, uint64_t
 {
 	uint32_t *ids = calloc(plan->n_rulesets ? plan->n_rulesets : 1, sizeof(*ids));
 	uint64_t key, next, *del = NULL;
-	size_t n_del = 0, cap_del = 0;
+	size_t n_del = 0, cap_del = 0, spare_budget = p->spares ? spares_ready(p->spares) : 0;
 	bool *used;
 	int ret;
 
@@ -586,7 +706,7 @@ int bw_publish_plan(struct bw_publisher *p, const struct bw_plan *plan, uint64_t
 		if (p->spares) {
 			struct spare sp;
 
-			if (take_spare(p->spares, rs, &sp)) {
+			if (take_spare(p->spares, rs, &spare_budget, &sp)) {
 				ret = publish_in_spare(p, rs, &sp);
 				if (ret == 0) {
 					id = sp.id;

@@ -15,7 +15,9 @@
  * own. A new rule set fills a spare's tries in place (LPM updates do not
  * wait) and is then published like any other; a retired id goes back to
  * that thread, which swaps its tries for empty ones (or drops it when there
- * are spares enough). Only when no spare is ready, or a rule set is larger
+ * are spares enough). The thread also swaps a used spare's tries for ones
+ * sized to their entries, with the same content: Linux before 6.4 reports
+ * a trie's memlock by its capacity. Only when no spare is ready, or a rule set is larger
  * than a spare holds, does an apply make its own tries and wait.
  */
 #pragma once
@@ -62,6 +64,7 @@ struct bw_publisher {
 
 struct bw_spare_stats {
 	size_t ready;       /* spares whose empty tries are in the outer maps now */
+	size_t pending;     /* spares being made, ids to recycle, tries to size: the thread's queue */
 	uint32_t target;    /* how many the thread keeps ready */
 	uint32_t capacity;  /* entries each spare trie holds */
 	uint64_t taken;     /* new rule sets that went into a spare */
@@ -69,6 +72,7 @@ struct bw_spare_stats {
 	uint64_t too_large; /* ...or more entries than a spare holds */
 	uint64_t made;      /* spares made (new ids and recycled ones) */
 	uint64_t dropped;   /* retired ids removed from the outer maps (spares enough) */
+	uint64_t compacted; /* used spares whose tries were swapped for tries of their size */
 	uint64_t failures;  /* spares that could not be made (kernel refused) */
 	int last_error;     /* negative errno of the last failure */
 };

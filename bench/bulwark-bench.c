@@ -24,6 +24,14 @@
  *       p50_ms, p99_ms, max_ms for both directions. TARGET udp:ADDR:PORT
  *       probes with a UDP connect instead (a network deny rule).
  *
+ *   bulwark-bench maps
+ *       every BPF map in the system (the bench's guest runs bulwarkd alone),
+ *       read by id: "map_bytes" sums the kernel's memlock figure, inner tries
+ *       included (the agent closes their fds once they are in an outer map,
+ *       so its own fdinfo misses them); "maps", "tries", "trie_entries", and
+ *       "empty_trie_bytes" (memlock of LPM tries holding nothing: spare ids;
+ *       Linux before 6.4 counts max_entries for them, newer ones what is used).
+ *
  * --cgroup DIR moves the process into that cgroup2 directory first.
  */
 #include <arpa/inet.h>
@@ -41,6 +49,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "floor.skel.h"
 
@@ -404,6 +414,65 @@ static int cmd_propagate(int argc, char **argv)
 	return 0;
 }
 
+/* The kernel's memlock figure for a map, from its fd's fdinfo. */
+static unsigned long long fd_memlock(int fd)
+{
+	char path[64], line[256];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static int cmd_maps(void)
+{
+	unsigned long long bytes = 0, empty_bytes = 0, entries = 0;
+	unsigned maps = 0, tries = 0;
+	__u32 id = 0;
+
+	while (bpf_map_get_next_id(id, &id) == 0) {
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_map_get_fd_by_id(id);
+
+		if (fd < 0)
+			continue; /* gone meanwhile */
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+			unsigned long long m = fd_memlock(fd);
+
+			maps++;
+			bytes += m;
+			if (info.type == BPF_MAP_TYPE_LPM_TRIE) {
+				unsigned char key[2][512];
+				unsigned long long n = 0;
+				int cur = 0;
+
+				tries++;
+				if (info.key_size <= sizeof(key[0]))
+					for (void *prev = NULL; bpf_map_get_next_key(fd, prev, key[cur]) == 0;
+					     prev = key[cur], cur ^= 1)
+						n++;
+				entries += n;
+				if (!n)
+					empty_bytes += m;
+			}
+		}
+		close(fd);
+	}
+	printf("maps %u\nmap_bytes %llu\ntries %u\ntrie_entries %llu\nempty_trie_bytes %llu\n", maps, bytes, tries,
+	       entries, empty_bytes);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 2 && !strcmp(argv[1], "--cgroup")) {
@@ -413,7 +482,7 @@ int main(int argc, char **argv)
 		argv += 2;
 	}
 	if (argc < 2)
-		return fprintf(stderr, "usage: bulwark-bench [--cgroup DIR] micro|floor|load|latency|propagate ...\n"), 2;
+		return fprintf(stderr, "usage: bulwark-bench [--cgroup DIR] micro|floor|load|latency|propagate|maps ...\n"), 2;
 	if (!strcmp(argv[1], "micro"))
 		return cmd_micro(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "floor"))
@@ -424,6 +493,8 @@ int main(int argc, char **argv)
 		return cmd_latency(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "propagate"))
 		return cmd_propagate(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "maps"))
+		return cmd_maps();
 	fprintf(stderr, "bulwark-bench: unknown command %s\n", argv[1]);
 	return 2;
 }

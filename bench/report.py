@@ -200,7 +200,10 @@ if footprint:
       f"{mib(footprint.get('rss_anon_kb', 0))} private (heap, stacks); the rest is shared libraries, "
       f"the binary and the event ring buffer's pages (the kernel map's memory, mapped once: 4 MiB by default); "
       f"idle CPU {int(footprint['idle_cpu_ticks_5s']) * 10} ms over 5 s; kernel maps "
-      f"{int(footprint['map_bytes']) / 1048576:.1f} MiB (memlock of every map the agent holds, default sizes)")
+      f"{int(footprint['map_bytes']) / 1048576:.1f} MiB (the kernel's memlock figure of every map, default sizes, "
+      f"{footprint.get('tries', '?')} rule-set tries with {footprint.get('trie_entries', '?')} entries included; "
+      f"{int(footprint.get('empty_trie_bytes', 0)) / 1048576:.1f} MiB of it are the spare ids' empty tries, which "
+      f"this kernel (6.1) counts at capacity though they hold nothing)")
 for mode, what in (("local", "policy files and an inventory (no cluster)"),
                    ("kubernetes", "the same policy files with the Kubernetes client on (TLS to "
                                   "tests/k8s/apiserver.py; no pods, so no workloads)")):

@@ -353,6 +353,11 @@ static int client_setup(struct bw_kube_client *c, char **error)
 	} else {
 		SETOPT(c, CURLOPT_SSL_VERIFYPEER, 1L);
 		SETOPT(c, CURLOPT_SSL_VERIFYHOST, 2L);
+		/* The cluster's CA only, as kubectl: not the system's CA
+		 * directory besides it (a GnuTLS build of libcurl would also
+		 * parse all of it into the heap: ~20 MiB, measured). */
+		if (cfg->ca_data || cfg->ca_file)
+			SETOPT(c, CURLOPT_CAPATH, (char *)NULL);
 		if (cfg->ca_data) {
 			if (blob_opt(c, CURLOPT_CAINFO_BLOB, cfg->ca_data, "the certificate authority data", error) < 0)
 				return -EINVAL;

@@ -155,6 +155,16 @@ rm -f $B/events.jsonl
 start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
     --events-file $B/events.jsonl --events-file-max-bytes 1073741824 $AGENT_ARGS
 pid=$AGENT_PID
+# The spare thread sizes the tries of rule sets written into spares and
+# refills them in the background: measure once its queue is empty (asked
+# by SIGUSR1, answered in the health record), as a node would run.
+settled=0
+for _ in $(seq 1 240); do
+    kill -USR1 $pid
+    sleep 0.5
+    grep '"event":"health"' $B/foot.jsonl | tail -1 | grep -q 'pending=0 ' && { settled=1; break; }
+done
+[ $settled = 1 ] && pass "footprint: spare thread settled" || fail "footprint: spare thread settled"
 cpu0=$(awk '{print $14 + $15}' /proc/$pid/stat)
 t0=$(ms)
 out=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/audit load /srv/bench/allowed "$LOAD_SECONDS")
@@ -209,18 +219,27 @@ start_agent --policy-dir /scenario/footprint/policies --inventory /scenario/foot
 grep -q '^workloads 500$' "$AGENT_STATUS" && pass "footprint: 500 workloads selected" ||
     { fail "footprint: 500 workloads selected"; grep -v '^policy' "$AGENT_STATUS"; }
 pid=$AGENT_PID
+# The spare thread sizes the tries of rule sets written into spares and
+# refills them in the background: measure once its queue is empty (asked
+# by SIGUSR1, answered in the health record), as a node would run.
+settled=0
+for _ in $(seq 1 240); do
+    kill -USR1 $pid
+    sleep 0.5
+    grep '"event":"health"' $B/foot.jsonl | tail -1 | grep -q 'pending=0 ' && { settled=1; break; }
+done
+[ $settled = 1 ] && pass "footprint: spare thread settled" || fail "footprint: spare thread settled"
 cpu0=$(awk '{print $14 + $15}' /proc/$pid/stat)
 sleep 5 # idle: what the agent costs with nothing happening, over 5 s
 cpu1=$(awk '{print $14 + $15}' /proc/$pid/stat)
 rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
 hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
 anon=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status)
-maps=0
-for f in /proc/$pid/fdinfo/*; do
-    m=$(sed -n 's/^memlock:[[:space:]]*\([0-9]*\)/\1/p' $f 2>/dev/null)
-    [ -n "$m" ] && maps=$((maps + m))
-done
-emit "footprint policies=1000 workloads=500 rss_kb=$rss rss_anon_kb=$anon hwm_kb=$hwm idle_cpu_ticks_5s=$((cpu1 - cpu0)) map_bytes=$maps"
+# Every map in the kernel (bulwarkd is the only BPF user here), inner
+# tries included: the agent closes their fds once they are in an outer map.
+bulwark-bench maps >$B/maps.txt || fail "footprint: bulwark-bench maps"
+mapval() { sed -n "s/^$1 //p" $B/maps.txt; }
+emit "footprint policies=1000 workloads=500 rss_kb=$rss rss_anon_kb=$anon hwm_kb=$hwm idle_cpu_ticks_5s=$((cpu1 - cpu0)) map_bytes=$(mapval map_bytes) maps=$(mapval maps) tries=$(mapval tries) trie_entries=$(mapval trie_entries) empty_trie_bytes=$(mapval empty_trie_bytes)"
 stop_agent
 fi
 

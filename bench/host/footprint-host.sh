@@ -56,6 +56,11 @@ measure() {
         END { printf "heap_anon_kb=%d bpf_maps_kb=%d binary_kb=%d libcurl_tls_kb=%d other_libs_kb=%d",
                      r["anon"], r["bpf_maps"], r["binary"], r["libcurl_and_tls"], r["other_libs"] }' \
         "/proc/$agent/smaps" >"$tmp/parts"
+    # FOOTPRINT_LIBS=1: resident kB of each mapped file, largest first.
+    if [ "${FOOTPRINT_LIBS:-0}" = 1 ]; then
+        awk '/^[0-9a-f]+-[0-9a-f]+ / { name = $6 } /^Rss:/ && name != "" { r[name] += $2 }
+             END { for (n in r) if (r[n] > 0) print r[n], n }' "/proc/$agent/smaps" | sort -rn | head -25 >&2
+    fi
     echo "BENCH: footprint_host mode=$mode policies=$policies workloads=$workloads" \
         "rss_kb=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$agent/status")" \
         "pss_kb=$(sed -n 's/^Pss:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$agent/smaps_rollup")" \

@@ -876,6 +876,22 @@ static bool is_empty_spare(const struct bw_map_fds *f, __u32 id, __u32 capacity)
 	return ok;
 }
 
+/* max_entries of id's trie in outer, 0 when there is none. */
+static size_t trie_capacity(int outer, __u32 id)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	int fd = inner_fd(outer, id);
+	size_t n = 0;
+
+	memset(&info, 0, sizeof(info));
+	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+		n = info.max_entries;
+	if (fd >= 0)
+		close(fd);
+	return n;
+}
+
 static bool no_tries(const struct bw_map_fds *f, __u32 id)
 {
 	return !has_inner(f->exec_tries, id) && !has_inner(f->file_tries, id) && !has_inner(f->net4_tries, id) &&
@@ -910,7 +926,8 @@ static void test_spares(void)
 	struct bw_map_fds f;
 	struct bw_plan plan;
 	struct bw_ruleset cfg;
-	__u32 id_a, id_b, id_b2, id_big, got, inner_before[3];
+	__u32 id_a, id_b, id_b2, id_big, got, spare_trie[3];
+	size_t a_exec, b_file;
 
 	maps_create(&f, 64, 16);
 	bw_publisher_init(&pub, &f);
@@ -924,19 +941,21 @@ static void test_spares(void)
 	/* the lowest ids, with four empty tries each and no config */
 	ASSERT(is_empty_spare(&f, 1, 64) && is_empty_spare(&f, 2, 64));
 	ASSERT(no_tries(&f, 3));
-	inner_before[1] = inner_map_id(f.exec_tries, 1);
-	inner_before[2] = inner_map_id(f.exec_tries, 2);
+	spare_trie[1] = inner_map_id(f.exec_tries, 1);
+	spare_trie[2] = inner_map_id(f.exec_tries, 2);
 
 	plan_lock_and(&plan, &lock, &allow);
+	a_exec = plan.rulesets[0].n_exec;
+	b_file = plan.rulesets[1].n_file;
 	ASSERT(bw_publish_plan(&pub, &plan, 1000, &res) == 0);
 	ASSERT(res.rulesets_new == 2 && res.rulesets_spared == 2);
 	ASSERT(res.outer_updates == 0); /* nothing on this path waited for RCU */
 	bw_plan_clear(&plan);
 	ASSERT(workload_get(&f, CG_A1, &id_a) && workload_get(&f, CG_B, &id_b));
 	ASSERT((id_a == 1 && id_b == 2) || (id_a == 2 && id_b == 1));
-	/* filled in place: the same inner maps as the spares had */
-	ASSERT(inner_map_id(f.exec_tries, id_a) == inner_before[id_a]);
-	ASSERT(inner_map_id(f.exec_tries, id_b) == inner_before[id_b]);
+	/* right away (the thread may be sizing the tries meanwhile: same answers) */
+	check_plan1_decisions(&f, CG_A1);
+	check_allowlist_decisions(&f, CG_B, false);
 	ASSERT(ruleset_config(&f, id_a, &cfg) && cfg.generation == pub.generation);
 	ASSERT(cfg.tries == (BW_TRIE_EXEC | BW_TRIE_FILE | BW_TRIE_NET4 | BW_TRIE_NET6));
 	/* B has no v6 rule: its v6 trie is there but empty, and the config says so */
@@ -944,9 +963,18 @@ static void test_spares(void)
 	check_plan1_decisions(&f, CG_A1);
 	check_allowlist_decisions(&f, CG_B, false);
 
-	/* the thread makes the next ones meanwhile */
+	/* the thread makes the next ones meanwhile, and swaps the used spares'
+	 * tries for tries of their size (an empty kind's is removed) */
 	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
 	ASSERT(is_empty_spare(&f, 3, 64) && is_empty_spare(&f, 4, 64));
+	ASSERT(inner_map_id(f.exec_tries, id_a) != spare_trie[id_a] && inner_map_id(f.exec_tries, id_a) != 0);
+	ASSERT(trie_capacity(f.exec_tries, id_a) == a_exec);
+	ASSERT(trie_capacity(f.file_tries, id_b) == b_file);
+	ASSERT(!has_inner(f.net6_tries, id_b));
+	bw_publisher_spare_stats(&pub, &st);
+	ASSERT(st.compacted == 2);
+	check_plan1_decisions(&f, CG_A1);
+	check_allowlist_decisions(&f, CG_B, false);
 
 	/* B changes: B2 goes into a spare too */
 	plan_lock_and(&plan, &lock, &allow2);
@@ -985,6 +1013,27 @@ static void test_spares(void)
 	bw_publisher_spare_stats(&pub, &st);
 	ASSERT(st.too_large == 1 && st.ready == 2);
 	ASSERT(workload_get(&f, CG_A1, &got) && got == id_a);
+
+	/* three new rule sets with two spares ready: an apply takes only the
+	 * spares ready when it began, the third makes its own tries */
+	{
+		struct bw_policy_list w = { 0 }, small = { 0 };
+
+		parse_into(&w, watch_yaml);
+		big_policy(&small, 3);
+		ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
+		plan_lock_and(&plan, &lock, &allow);
+		plan_assign(&plan, CG_IDLE, plan_ruleset(&plan, compile(&w)));
+		plan_assign(&plan, CG_NEW_A, plan_ruleset(&plan, compile(&small)));
+		ASSERT(bw_publish_plan(&pub, &plan, 4000, &res) == 0);
+		ASSERT(res.rulesets_new == 3 && res.rulesets_spared == 2 && res.outer_updates == 1);
+		bw_plan_clear(&plan);
+		check_allowlist_decisions(&f, CG_B, false);
+		ASSERT(is(sim_exec(&f, CG_NEW_A, "/opt/big/2", NULL), BW_DECISION_BLOCK, 0,
+			  rid("ClusterBulwarkPolicy big", "exec.deny[2] path /opt/big/2")));
+		bw_policy_list_clear(&w);
+		bw_policy_list_clear(&small);
+	}
 
 	bw_publisher_clear(&pub);
 	bw_policy_list_clear(&lock);
@@ -1047,15 +1096,12 @@ static void test_spare_recycling(void)
 	ASSERT(workload_get(&f, CG_IDLE, &id_w) && id_w == id_b);
 	ASSERT(is(sim_exec(&f, CG_IDLE, "/opt/x", NULL), BW_DECISION_AUDIT, 0,
 		  rid("ClusterBulwarkPolicy watch", "exec.deny[0] prefix /opt/")));
-	{
-		int fd = inner_fd(f.file_tries, id_w);
-		__u8 key[sizeof(struct bw_path_key)];
-
-		ASSERT(fd >= 0 && bpf_map_get_next_key(fd, NULL, key) < 0 && errno == ENOENT);
-		if (fd >= 0)
-			close(fd);
-	}
 	ASSERT(allowed(sim_open(&f, CG_IDLE, "/etc/passwd", true, false)));
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 0);
+	ASSERT(!has_inner(f.file_tries, id_w)); /* sized: the watch policy has no file rule */
+	ASSERT(trie_capacity(f.exec_tries, id_w) == 2);
+	ASSERT(is(sim_exec(&f, CG_IDLE, "/opt/x", NULL), BW_DECISION_AUDIT, 0,
+		  rid("ClusterBulwarkPolicy watch", "exec.deny[0] prefix /opt/")));
 
 	/* no spare and no free id: refused, counted, the rest still applied */
 	plan_lock_and(&plan, &lock, &allow);
