@@ -155,16 +155,6 @@ rm -f $B/events.jsonl
 start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
     --events-file $B/events.jsonl --events-file-max-bytes 1073741824 $AGENT_ARGS
 pid=$AGENT_PID
-# The spare thread sizes the tries of rule sets written into spares and
-# refills them in the background: measure once its queue is empty (asked
-# by SIGUSR1, answered in the health record), as a node would run.
-settled=0
-for _ in $(seq 1 240); do
-    kill -USR1 $pid
-    sleep 0.5
-    grep '"event":"health"' $B/foot.jsonl | tail -1 | grep -q 'pending=0 ' && { settled=1; break; }
-done
-[ $settled = 1 ] && pass "footprint: spare thread settled" || fail "footprint: spare thread settled"
 cpu0=$(awk '{print $14 + $15}' /proc/$pid/stat)
 t0=$(ms)
 out=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/audit load /srv/bench/allowed "$LOAD_SECONDS")
