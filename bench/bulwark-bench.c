@@ -32,6 +32,11 @@
  *       "empty_trie_bytes" (memlock of LPM tries holding nothing: spare ids;
  *       Linux before 6.4 counts max_entries for them, newer ones what is used).
  *
+ *   bulwark-bench progs
+ *       every BPF-LSM program in the kernel: "prog NAME calls N run_time_ns T"
+ *       (the kernel's own count and time, kept while
+ *       kernel.bpf_stats_enabled is 1).
+ *
  * --cgroup DIR moves the process into that cgroup2 directory first.
  */
 #include <arpa/inet.h>
@@ -473,6 +478,26 @@ static int cmd_maps(void)
 	return 0;
 }
 
+static int cmd_progs(void)
+{
+	__u32 id = 0;
+
+	while (bpf_prog_get_next_id(id, &id) == 0) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_prog_get_fd_by_id(id);
+
+		if (fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == BPF_PROG_TYPE_LSM)
+			printf("prog %s calls %llu run_time_ns %llu\n", info.name, (unsigned long long)info.run_cnt,
+			       (unsigned long long)info.run_time_ns);
+		close(fd);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 2 && !strcmp(argv[1], "--cgroup")) {
@@ -482,7 +507,7 @@ int main(int argc, char **argv)
 		argv += 2;
 	}
 	if (argc < 2)
-		return fprintf(stderr, "usage: bulwark-bench [--cgroup DIR] micro|floor|load|latency|propagate|maps ...\n"), 2;
+		return fprintf(stderr, "usage: bulwark-bench [--cgroup DIR] micro|floor|load|latency|propagate|maps|progs ...\n"), 2;
 	if (!strcmp(argv[1], "micro"))
 		return cmd_micro(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "floor"))
@@ -495,6 +520,8 @@ int main(int argc, char **argv)
 		return cmd_propagate(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "maps"))
 		return cmd_maps();
+	if (!strcmp(argv[1], "progs"))
+		return cmd_progs();
 	fprintf(stderr, "bulwark-bench: unknown command %s\n", argv[1]);
 	return 2;
 }

@@ -159,6 +159,30 @@ for c in configs:
     w(f"| {desc.get(c, c)} | " + " | ".join(cells) + " |")
 w("")
 
+profile = {}
+for kind, kv in rows:
+    if kind == "profile":
+        profile[(kv["config"], kv["prog"].replace("floor_", "").replace("bw_", ""))] = kv
+if profile:
+    PROG = {"open": "file_open", "exec": "exec", "connect": "connect"}
+    w("BPF programs' own time per call, as the kernel counts it (`kernel.bpf_stats_enabled`, run_time_ns ÷ "
+      "run_cnt over one micro run per configuration, in a pass of its own after the rounds since the counting "
+      "adds two clock reads per call; emulated ns). This is the part of the cost above that is bulwarkd's "
+      "programs, without the syscall around them, so it resolves what the spread above does not:")
+    w("")
+    w("| configuration | " + " | ".join(f"{op} (ns per call)" for op in OPS) + " | " +
+      " | ".join(f"{op} ÷ 10 rules" for op in OPS) + " |")
+    w("|---|" + "---|" * (2 * len(OPS)))
+    for c in ["floor", "unselected", "r10", "r1000", "r10000"]:
+        vals = [profile.get((c, PROG[op])) for op in OPS]
+        if not any(vals):
+            continue
+        base = [profile.get(("r10", PROG[op])) for op in OPS]
+        w(f"| {desc.get(c, c)} | " + " | ".join(f"{int(v['ns']):,}" if v else "–" for v in vals) + " | " +
+          " | ".join(f"{int(v['ns']) / int(b['ns']):.3f}" if v and b and int(b["ns"]) else "–"
+                     for v, b in zip(vals, base)) + " |")
+    w("")
+
 w("## Event pipeline")
 w("")
 SINK_DESC = {

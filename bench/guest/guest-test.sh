@@ -124,6 +124,42 @@ while [ $round -le "$ROUNDS" ]; do
     round=$((round + 1))
 done
 pass "micro rounds ran"
+
+# The BPF programs' own cost per call, as the kernel times them
+# (kernel.bpf_stats_enabled, which adds two clock reads per call: so a pass
+# of its own, after the rounds, never mixed into the times above). Deltas of
+# run_time_ns / run_cnt around each configuration's micro run.
+progs() { bulwark-bench progs >$1; }
+profile() { # CONFIG: emits the per-call time of each program between $B/p0 and $B/p1
+    awk -v config="$1" 'NR == FNR { c[$2] = $4; t[$2] = $6; next }
+        ($2 in c) && $4 > c[$2] { printf "BENCH: profile config=%s prog=%s calls=%d ns=%d\n", config, $2,
+                                         $4 - c[$2], ($6 - t[$2]) / ($4 - c[$2]) }' $B/p0 $B/p1
+}
+if echo 1 >/proc/sys/kernel/bpf_stats_enabled; then
+    bulwark-bench floor >$B/floor.out 2>&1 &
+    fp=$!
+    if wait_for $B/floor.out '^attached' 500; then
+        micro floor plain >/dev/null
+        progs $B/p0; micro floor plain >/dev/null; progs $B/p1; profile floor
+    fi
+    kill $fp; wait $fp
+    if start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
+        --events-file $B/events.jsonl $AGENT_ARGS; then
+        # Twice, reporting the second: the first run of a code path pays
+        # for the emulator translating it, whichever configuration is first.
+        for pass in 1 2; do
+            for c in unselected r10 r1000 r10000; do
+                progs $B/p0; micro "$c" "$c" >/dev/null; progs $B/p1
+                [ $pass = 2 ] && profile "$c"
+            done
+        done
+        stop_agent
+    fi
+    echo 0 >/proc/sys/kernel/bpf_stats_enabled
+    grep -q . $B/p1 && pass "BPF programs profiled (bpf_stats)" || fail "BPF programs profiled (bpf_stats)"
+else
+    fail "kernel.bpf_stats_enabled can be set"
+fi
 fi
 
 # settle SINK: asks for health events until the sink wrote nothing but the
