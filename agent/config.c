@@ -77,8 +77,14 @@ static const char *parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t
 	v = strtoull(s, &end, 10);
 	if (errno || *end)
 		return "is not a whole number";
-	if (v < min || v > max)
-		return "is out of range";
+	if (v < min || v > max) {
+		/* Settings are read once, at start, by the main thread. */
+		static char why[80];
+
+		snprintf(why, sizeof(why), "is out of range %llu-%llu", (unsigned long long)min,
+			 (unsigned long long)max);
+		return why;
+	}
 	*out = v;
 	return NULL;
 }

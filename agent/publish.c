@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 
 #include "publish.h"
+#include "util.h"
 
 /* ---- spare ids ---------------------------------------------------------------
  *
@@ -38,6 +39,7 @@ struct compaction {
 	uint32_t id;
 	uint64_t serial; /* the id's use it was queued for: skipped if retired since */
 	int fd[KIND_COUNT];
+	size_t n[KIND_COUNT]; /* entries written into each */
 };
 
 struct bw_spares {
@@ -132,23 +134,19 @@ static int make_spare(struct bw_spares *s, uint32_t id, struct spare *out)
 	return ret;
 }
 
-/* Copies the entries of one filled spare trie into a trie of their size and
- * puts that in the outer map (waiting for RCU here, off the apply's path);
+/* Copies the n entries of one filled spare trie into a trie of that size
+ * and puts it in the outer map (waiting for RCU here, off the apply's path);
  * an empty one is removed. */
-static int compact_trie(struct bw_spares *s, const struct trie_kind *k, uint32_t id, int old_fd)
+static int compact_trie(struct bw_spares *s, const struct trie_kind *k, uint32_t id, int old_fd, size_t n)
 {
 	uint8_t key[2][sizeof(struct bw_path_key)], value[sizeof(struct bw_path_value) + sizeof(struct bw_net_value)];
-	uint32_t n = 0;
 	int cur = 0, fd, ret = 0;
 
-	for (void *prev = NULL; bpf_map_get_next_key(old_fd, prev, key[cur]) == 0; prev = key[cur], cur ^= 1)
-		n++;
 	if (!n)
 		return bpf_map_delete_elem(k->outer, &id) < 0 && errno != ENOENT ? -errno : 0;
-	fd = create_trie(&s->fds, k, n);
+	fd = create_trie(&s->fds, k, (uint32_t)n);
 	if (fd < 0)
 		return fd;
-	cur = 0;
 	for (void *prev = NULL; ret == 0 && bpf_map_get_next_key(old_fd, prev, key[cur]) == 0;
 	     prev = key[cur], cur ^= 1)
 		if (bpf_map_lookup_elem(old_fd, key[cur], value) < 0 ||
@@ -199,7 +197,7 @@ static void *spare_thread(void *arg)
 			trie_kinds(&s->fds, k);
 			for (int i = 0; i < KIND_COUNT; i++) {
 				if (current && !err)
-					err = compact_trie(s, &k[i], c.id, c.fd[i]);
+					err = compact_trie(s, &k[i], c.id, c.fd[i], c.n[i]);
 				close(c.fd[i]);
 			}
 			pthread_mutex_lock(&s->lock);
@@ -315,13 +313,7 @@ size_t bw_publisher_wait_spares(struct bw_publisher *p, int timeout_ms)
 
 	if (!s)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = timespec_after(CLOCK_REALTIME, (uint64_t)timeout_ms * 1000000ULL);
 	pthread_mutex_lock(&s->lock);
 	while (!s->idle)
 		if (pthread_cond_timedwait(&s->ready, &s->lock, &until) == ETIMEDOUT)
@@ -403,7 +395,7 @@ static void recycle_id(struct bw_spares *s, uint32_t id)
 
 /* Hands a filled spare's tries to the thread for sizing; its fds go with
  * them. Fails only without memory (the rule set then keeps its large tries). */
-static int queue_compaction(struct bw_spares *s, const struct spare *sp)
+static int queue_compaction(struct bw_spares *s, const struct spare *sp, const size_t n[KIND_COUNT])
 {
 	int ret = 0;
 
@@ -423,6 +415,7 @@ static int queue_compaction(struct bw_spares *s, const struct spare *sp)
 		c->id = sp->id;
 		c->serial = s->serial[sp->id];
 		memcpy(c->fd, sp->fd, sizeof(c->fd));
+		memcpy(c->n, n, sizeof(c->n));
 		wake_locked(s);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -589,7 +582,7 @@ static int publish_in_spare(struct bw_publisher *p, const struct bw_compiled_rul
 					t.entry_size[i]);
 	if (ret == 0)
 		ret = write_config(p, rs, sp->id);
-	if (ret == 0 && queue_compaction(p->spares, sp) == 0)
+	if (ret == 0 && queue_compaction(p->spares, sp, t.n) == 0)
 		return 0;
 	for (int i = 0; i < KIND_COUNT; i++)
 		close(sp->fd[i]);

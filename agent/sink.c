@@ -21,17 +21,6 @@
 
 #define DEFAULT_RETRY_MS 1000
 
-static void deadline_in(struct timespec *ts, unsigned ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* A record telling how many records a sink lost while it was down or full. */
 static struct bw_record *loss_record(const char *sink, uint64_t dropped)
 {
@@ -132,13 +121,7 @@ static void *sink_main(void *p)
 			 * no new event comes. */
 			if (now >= s->retry_ns)
 				break;
-			clock_gettime(CLOCK_REALTIME, &rt);
-			rt.tv_sec += (time_t)((s->retry_ns - now) / 1000000000ULL);
-			rt.tv_nsec += (long)((s->retry_ns - now) % 1000000000ULL);
-			if (rt.tv_nsec >= 1000000000L) {
-				rt.tv_sec++;
-				rt.tv_nsec -= 1000000000L;
-			}
+			rt = timespec_after(CLOCK_REALTIME, s->retry_ns - now);
 			pthread_cond_timedwait(&s->cond, &s->lock, &rt);
 		}
 		if (!s->len && s->stopping) {
@@ -276,7 +259,7 @@ bool bw_sinks_flush(struct bw_sinks *sinks, unsigned timeout_ms)
 	struct timespec deadline;
 	bool ok = true;
 
-	deadline_in(&deadline, timeout_ms);
+	deadline = timespec_after(CLOCK_MONOTONIC, (uint64_t)timeout_ms * 1000000ULL);
 	for (struct bw_sink *s = sinks->list; s; s = s->next) {
 		pthread_mutex_lock(&s->lock);
 		while ((s->len || s->busy) && ok) {
@@ -284,14 +267,8 @@ bool bw_sinks_flush(struct bw_sinks *sinks, unsigned timeout_ms)
 
 			/* The condvar uses CLOCK_REALTIME; poll the monotonic
 			 * deadline in short waits instead of converting clocks. */
-			struct timespec rt;
+			struct timespec rt = timespec_after(CLOCK_REALTIME, 10 * 1000000ULL);
 
-			clock_gettime(CLOCK_REALTIME, &rt);
-			rt.tv_nsec += 10 * 1000000L;
-			if (rt.tv_nsec >= 1000000000L) {
-				rt.tv_sec++;
-				rt.tv_nsec -= 1000000000L;
-			}
 			pthread_cond_timedwait(&s->cond, &s->lock, &rt);
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if (now.tv_sec > deadline.tv_sec ||

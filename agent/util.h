@@ -216,6 +216,22 @@ static inline void *realloc_array(void *p, size_t n, size_t size)
 		_ar_r_;                                                                            \
 	})
 
+/* The clock's reading ns from now, as pthread_cond_timedwait wants it
+ * (CLOCK_REALTIME for a default condition variable). */
+static inline struct timespec timespec_after(clockid_t clock, uint64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	ts.tv_sec += (time_t)(ns / 1000000000ULL);
+	ts.tv_nsec += (long)(ns % 1000000000ULL);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 /* A clock's reading in nanoseconds: CLOCK_MONOTONIC for intervals and
  * deadlines, CLOCK_REALTIME for time stamps in records. */
 static inline uint64_t clock_ns(clockid_t clock)

@@ -88,6 +88,7 @@ int main(void)
 	expect_error("sinks:\n  jurnald: true\n", "2:3: sinks.jurnald: unknown setting (docs/CONFIG.md lists them)");
 	expect_error("rateLimit:\n  events: -3\n", "2:11: rateLimit.events: \"-3\" is not a whole number");
 	expect_error("maps:\n  ringbufBytes: 5000\n", "2:17: maps.ringbufBytes: \"5000\" must be a power of two");
+	expect_error("maps:\n  spareTrieEntries: 0\n", "2:21: maps.spareTrieEntries: \"0\" is out of range 1-1048576");
 	expect_error("sinks:\n  journald: maybe\n", "2:13: sinks.journald: \"maybe\" must be auto, true or false");
 	expect_error("sinks:\n  syslog:\n    target: tcp:host\n",
 		     "3:13: sinks.syslog.target: \"tcp:host\" must be unix:/PATH, tcp:HOST:PORT or udp:HOST:PORT");
