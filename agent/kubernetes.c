@@ -108,9 +108,9 @@ int bw_k8s_start(struct bw_k8s *k, const struct bw_config *cfg, struct bw_invent
 
 	ret = bw_kube_global_init(&why);
 	if (ret < 0) {
-		*error = strprintf("libcurl (the Kubernetes client's HTTP library): %s%s",
+		*error = strprintf("GnuTLS (the Kubernetes client's TLS library): %s%s",
 				       why ? why : strerror(-ret),
-				       ret == -ELIBACC ? " (install libcurl4)" : "");
+				       ret == -ELIBACC ? " (install libgnutls30)" : "");
 		return ret;
 	}
 	if (cfg->unclassified != BW_POSTURE_ALLOW && !(k->posture = posture_policy(cfg->unclassified, error)))

@@ -164,6 +164,22 @@ static inline _printf_(1, 2) char *strprintf(const char *fmt, ...)
 	return s;
 }
 
+/* Replaces *error (when error is not NULL; *error is NULL or allocated)
+ * with a formatted message and returns err, for "return error_set(error,
+ * -EINVAL, ...)". */
+static inline _printf_(3, 4) int error_set(char **error, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (error) {
+		free(*error);
+		va_start(ap, fmt);
+		*error = strvprintf(fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
 /* realloc for n elements of size bytes, failing cleanly on overflow. */
 static inline void *realloc_array(void *p, size_t n, size_t size)
 {

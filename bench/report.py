@@ -236,7 +236,7 @@ for mode, what in (("local", "policy files and an inventory (no cluster)"),
         w(f"- Host (bench/host/footprint-host.sh), {what}: {kv['policies']} policies, {kv['workloads']} workloads: "
           f"RSS {mib(kv['rss_kb'])} (PSS {mib(kv['pss_kb'])}, peak {mib(kv['hwm_kb'])}) = heap and other "
           f"anonymous {mib(kv['heap_anon_kb'])}, ring buffer {mib(kv['bpf_maps_kb'])}, bulwarkd's text "
-          f"{mib(kv['binary_kb'])}, libcurl with its TLS/GSSAPI/LDAP libraries {mib(kv['libcurl_tls_kb'])} "
+          f"{mib(kv['binary_kb'])}, GnuTLS with the libraries it brings {mib(kv['tls_kb'])} "
           f"(loaded only with the client), other libraries {mib(kv['other_libs_kb'])}")
 w("")
 w("## Propagation")
@@ -321,7 +321,7 @@ for mode in ("local", "kubernetes"):
     if kv:
         w(f"| RSS ≤ 16 MB, host, {'local policies' if mode == 'local' else 'Kubernetes client on'} "
           f"({kv['policies']} policies, {kv['workloads']} workloads) | {mib(kv['rss_kb'])} "
-          f"(libcurl and TLS {mib(kv['libcurl_tls_kb'])}) | {met(int(kv['rss_kb']) <= 16 * 1024)} |")
+          f"(GnuTLS {mib(kv['tls_kb'])}) | {met(int(kv['rss_kb']) <= 16 * 1024)} |")
 if footprint:
     w(f"| kernel maps ≤ 64 MB by default | {int(footprint['map_bytes']) / 1048576:.1f} MiB | "
       f"{met(int(footprint['map_bytes']) <= 64 * 1048576)} |")

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages Bulwark builds and tests with; quiet and
 # quick when they are all there already.
 set -euo pipefail
-pkgs=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev libsystemd-dev libjson-c-dev libcurl4-openssl-dev
+pkgs=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev libsystemd-dev libjson-c-dev libgnutls28-dev libhttp-parser-dev
       meson ninja-build pkg-config gcc libc6-dev
       systemd rsyslog util-linux python3 python3-yaml
       qemu-system-x86 busybox-static cpio perl runc

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Kubernetes API client (libcurl, json-c) and reflector. See kube-client.h.
+ * Kubernetes API client (http-client.h, json-c) and reflector. See
+ * kube-client.h.
  *
- * Each client is one easy handle added to its own multi handle for the
- * duration of a transfer: the thread waits in curl_multi_poll(), which
- * bw_kube_client_cancel() interrupts from another thread with
- * curl_multi_wakeup(), so stopping never waits for a watch to time out.
- * The connection stays in the multi handle's cache between requests.
+ * Each client is one bw_http_client: one connection kept between requests,
+ * every wait a poll() that bw_kube_client_cancel() interrupts from another
+ * thread, so stopping never waits for a watch to time out.
  *
  * The reflector follows client-go's: LIST (paginated; resourceVersion=0 the
  * first time, so that a node's agents do not all read etcd when they start,
@@ -25,7 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "curl-dlopen.h"
+#include "gnutls-dlopen.h"
+#include "http-client.h"
 #include "kube-client.h"
 #include "util.h"
 
@@ -99,8 +99,7 @@ static const char *get_string(struct json_object *o, const char *a, const char *
 }
 
 /* Percent-encodes all but RFC 3986's unreserved characters, as
- * curl_easy_escape does (here so that paths can be made before libcurl is
- * loaded). */
+ * curl_easy_escape does. */
 static char *url_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -180,7 +179,6 @@ unsigned bw_kube_backoff_ms(unsigned attempt, unsigned base_ms, unsigned cap_ms,
 /* ---- client ---- */
 
 struct transfer {
-	struct bw_kube_client *c;
 	int (*on_data)(void *userdata, const char *data, size_t len);
 	void *userdata;
 	bool streaming; /* 2xx and on_data: the body goes to on_data */
@@ -193,234 +191,96 @@ struct transfer {
 
 struct bw_kube_client {
 	struct bw_kube_config cfg;
-	CURL *easy;
-	CURLM *multi;
-	atomic_bool cancelled;
+	struct bw_http_client *http;
+	unsigned request_timeout_ms;
 	_Atomic uint64_t unauthorized;
-	char *user_agent;
-	unsigned connect_timeout_ms, request_timeout_ms, idle_timeout_s;
-	char errbuf[CURL_ERROR_SIZE];
 };
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc;
-
-static void global_init_once(void)
-{
-	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 int bw_kube_global_init(const char **why)
 {
-	int ret = bw_curl_load(why);
+	return bw_gnutls_load(why);
+}
 
-	if (ret < 0)
-		return ret;
-	pthread_once(&global_once, global_init_once);
-	if (global_rc != CURLE_OK) {
-		if (why)
-			*why = curl_easy_strerror(global_rc);
-		return -EIO;
+/* The status arrives before any body byte: a stream is announced open to
+ * on_data with a zero-length call. */
+static int on_status(void *userdata, int status)
+{
+	struct transfer *t = userdata;
+
+	t->status = status;
+	if (t->on_data && status / 100 == 2) {
+		int r;
+
+		t->streaming = true;
+		r = t->on_data(t->userdata, "", 0);
+		if (r < 0)
+			return t->abort_err = r;
 	}
 	return 0;
 }
 
-static _printf_(3, 4) int set_error(char **error, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (error) {
-		free(*error);
-		va_start(ap, fmt);
-		*error = strvprintf(fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
-static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+static int on_body(void *userdata, const char *data, size_t n)
 {
 	struct transfer *t = userdata;
-	size_t n = size * nmemb;
 
 	if (t->streaming) {
-		int r = t->on_data(t->userdata, ptr, n);
+		int r = t->on_data(t->userdata, data, n);
 
-		if (r < 0) {
-			t->abort_err = r;
-			return 0;
-		}
-		return n;
+		return r < 0 ? (t->abort_err = r) : 0;
 	}
 	if (t->len + n > BW_KUBE_BODY_MAX) {
 		t->overflow = true;
-		return 0;
+		return -EFBIG;
 	}
-	if (ARRAY_RESERVE(t->body, t->cap, t->len + n + 1) < 0) {
-		t->abort_err = -ENOMEM;
-		return 0;
-	}
-	memcpy(t->body + t->len, ptr, n);
+	if (ARRAY_RESERVE(t->body, t->cap, t->len + n + 1) < 0)
+		return t->abort_err = -ENOMEM;
+	memcpy(t->body + t->len, data, n);
 	t->len += n;
 	t->body[t->len] = '\0';
-	return n;
-}
-
-/* The end of the response headers tells the status before any body byte:
- * a stream is announced open to on_data with a zero-length call. */
-static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct transfer *t = userdata;
-	size_t n = size * nmemb;
-	long code = 0;
-
-	if (n <= 2 && (n == 0 || ptr[0] == '\r' || ptr[0] == '\n')) {
-		curl_easy_getinfo(t->c->easy, CURLINFO_RESPONSE_CODE, &code);
-		if (code < 200)
-			return n; /* an interim response (100 Continue) */
-		t->status = code;
-		if (t->on_data && code / 100 == 2 && !t->streaming) {
-			int r;
-
-			t->streaming = true;
-			r = t->on_data(t->userdata, "", 0);
-			if (r < 0) {
-				t->abort_err = r;
-				return 0;
-			}
-		}
-	}
-	return n;
-}
-
-static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		       curl_off_t ulnow)
-{
-	struct bw_kube_client *c = userdata;
-
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	return atomic_load(&c->cancelled) ? 1 : 0;
-}
-
-#define SETOPT(c, opt, val)                                                                        \
-	do {                                                                                       \
-		if (curl_easy_setopt((c)->easy, opt, val) != CURLE_OK)                             \
-			return set_error(error, -EINVAL, "libcurl: cannot set %s", #opt);          \
-	} while (0)
-
-static int blob_opt(struct bw_kube_client *c, CURLoption opt, const char *pem, const char *name, char **error)
-{
-	struct curl_blob blob = { .data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY };
-	CURLcode rc = curl_easy_setopt(c->easy, opt, &blob);
-
-	if (rc != CURLE_OK)
-		return set_error(error, -EINVAL, "libcurl: cannot use %s: %s", name, curl_easy_strerror(rc));
-	return 0;
-}
-
-static int client_setup(struct bw_kube_client *c, char **error)
-{
-	const struct bw_kube_config *cfg = &c->cfg;
-
-	SETOPT(c, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(c, CURLOPT_ERRORBUFFER, c->errbuf);
-	SETOPT(c, CURLOPT_USERAGENT, c->user_agent);
-	SETOPT(c, CURLOPT_PROTOCOLS_STR, "https,http");
-	SETOPT(c, CURLOPT_FOLLOWLOCATION, 0L);
-	/* One connection per client, HTTP/1.1: a watch is a long chunked
-	 * response; HTTP/2 would add nothing but the API server's stream limits. */
-	SETOPT(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	SETOPT(c, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-	SETOPT(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	SETOPT(c, CURLOPT_LOW_SPEED_TIME, (long)c->idle_timeout_s);
-	SETOPT(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	SETOPT(c, CURLOPT_TCP_KEEPIDLE, 30L);
-	SETOPT(c, CURLOPT_TCP_KEEPINTVL, 10L);
-	SETOPT(c, CURLOPT_NOPROGRESS, 0L);
-	SETOPT(c, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-	SETOPT(c, CURLOPT_XFERINFODATA, c);
-	SETOPT(c, CURLOPT_WRITEFUNCTION, write_cb);
-	SETOPT(c, CURLOPT_HEADERFUNCTION, header_cb);
-	/* A proxy's answer to CONNECT is not the response: keep it out of
-	 * header_cb. */
-	SETOPT(c, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-	if (cfg->proxy_url)
-		SETOPT(c, CURLOPT_PROXY, cfg->proxy_url);
-
-	if (cfg->insecure_skip_tls_verify) {
-		SETOPT(c, CURLOPT_SSL_VERIFYPEER, 0L);
-		SETOPT(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else {
-		SETOPT(c, CURLOPT_SSL_VERIFYPEER, 1L);
-		SETOPT(c, CURLOPT_SSL_VERIFYHOST, 2L);
-		/* The cluster's CA only, as kubectl: not the system's CA
-		 * directory besides it (a GnuTLS build of libcurl would also
-		 * parse all of it into the heap: ~20 MiB, measured). */
-		if (cfg->ca_data || cfg->ca_file)
-			SETOPT(c, CURLOPT_CAPATH, (char *)NULL);
-		if (cfg->ca_data) {
-			if (blob_opt(c, CURLOPT_CAINFO_BLOB, cfg->ca_data, "the certificate authority data", error) < 0)
-				return -EINVAL;
-		} else if (cfg->ca_file) {
-			SETOPT(c, CURLOPT_CAINFO, cfg->ca_file);
-		}
-	}
-	if (cfg->client_cert_data) {
-		if (blob_opt(c, CURLOPT_SSLCERT_BLOB, cfg->client_cert_data, "the client certificate data", error) < 0)
-			return -EINVAL;
-	} else if (cfg->client_cert_file) {
-		SETOPT(c, CURLOPT_SSLCERT, cfg->client_cert_file);
-	}
-	if (cfg->client_cert_data || cfg->client_cert_file)
-		SETOPT(c, CURLOPT_SSLCERTTYPE, "PEM");
-	if (cfg->client_key_data) {
-		if (blob_opt(c, CURLOPT_SSLKEY_BLOB, cfg->client_key_data, "the client key data", error) < 0)
-			return -EINVAL;
-	} else if (cfg->client_key_file) {
-		SETOPT(c, CURLOPT_SSLKEY, cfg->client_key_file);
-	}
-	if (cfg->client_key_data || cfg->client_key_file)
-		SETOPT(c, CURLOPT_SSLKEYTYPE, "PEM");
 	return 0;
 }
 
 struct bw_kube_client *bw_kube_client_new(const struct bw_kube_config *cfg,
 					  const struct bw_kube_client_options *opts, char **error)
 {
-	struct bw_kube_client *c;
 	struct bw_kube_client_options o = opts ? *opts : (struct bw_kube_client_options){};
+	struct bw_kube_client *c;
+	struct bw_http_client_options h = {
+		.server = cfg->server,
+		.proxy = cfg->proxy_url,
+		.tls = {
+			.insecure = cfg->insecure_skip_tls_verify,
+			.ca_data = cfg->ca_data,
+			.ca_file = cfg->ca_file,
+			.cert_data = cfg->client_cert_data,
+			.cert_file = cfg->client_cert_file,
+			.key_data = cfg->client_key_data,
+			.key_file = cfg->client_key_file,
+		},
+		.connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms : 10000,
+		.idle_timeout_ms = (o.idle_timeout_s ? o.idle_timeout_s : 120) * 1000u,
+		.user_agent = o.user_agent ? o.user_agent : "bulwarkd/" BW_VERSION,
+	};
+	char *why = NULL;
+	int ret;
 
 	if (error)
 		*error = NULL;
 	if (!cfg->server) {
-		set_error(error, -EINVAL, "no API server configured");
-		return NULL;
-	}
-	const char *why = NULL;
-	int ret = bw_kube_global_init(&why);
-
-	if (ret < 0) {
-		set_error(error, ret, "libcurl: %s", why);
+		error_set(error, -EINVAL, "no API server configured");
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c || bw_kube_config_copy(&c->cfg, cfg) < 0) {
 		free(c);
-		set_error(error, -ENOMEM, "out of memory");
+		error_set(error, -ENOMEM, "out of memory");
 		return NULL;
 	}
-	c->connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms : 10000;
 	c->request_timeout_ms = o.request_timeout_ms ? o.request_timeout_ms : 60000;
-	c->idle_timeout_s = o.idle_timeout_s ? o.idle_timeout_s : 120;
-	c->user_agent = strdup(o.user_agent ? o.user_agent : "bulwarkd/" BW_VERSION);
-	c->easy = curl_easy_init();
-	c->multi = curl_multi_init();
-	if (!c->user_agent || !c->easy || !c->multi) {
-		set_error(error, -ENOMEM, "out of memory");
-		bw_kube_client_free(c);
-		return NULL;
-	}
-	if (client_setup(c, error) < 0) {
+	ret = bw_http_client_new(&h, &c->http, &why);
+	if (ret < 0) {
+		error_set(error, ret, "%s", why);
+		free(why);
 		bw_kube_client_free(c);
 		return NULL;
 	}
@@ -431,102 +291,19 @@ void bw_kube_client_free(struct bw_kube_client *c)
 {
 	if (!c)
 		return;
-	if (c->multi)
-		curl_multi_cleanup(c->multi);
-	if (c->easy)
-		curl_easy_cleanup(c->easy);
+	bw_http_client_free(c->http);
 	bw_kube_config_clear(&c->cfg);
-	free(c->user_agent);
 	free(c);
 }
 
 void bw_kube_client_cancel(struct bw_kube_client *c)
 {
-	atomic_store(&c->cancelled, true);
-	curl_multi_wakeup(c->multi);
+	bw_http_client_cancel(c->http);
 }
 
 uint64_t bw_kube_client_unauthorized(const struct bw_kube_client *c)
 {
 	return atomic_load(&c->unauthorized);
-}
-
-/* Runs the easy handle's transfer in the multi handle until it ends or the
- * client is cancelled. */
-static CURLcode perform(struct bw_kube_client *c)
-{
-	CURLcode res = CURLE_OK;
-	bool done = false;
-
-	if (curl_multi_add_handle(c->multi, c->easy) != CURLM_OK)
-		return CURLE_OUT_OF_MEMORY;
-	while (!done) {
-		int running = 0, queued;
-		CURLMsg *m;
-
-		if (atomic_load(&c->cancelled)) {
-			res = CURLE_ABORTED_BY_CALLBACK;
-			break;
-		}
-		if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
-			res = CURLE_OUT_OF_MEMORY;
-			break;
-		}
-		while ((m = curl_multi_info_read(c->multi, &queued)))
-			if (m->msg == CURLMSG_DONE && m->easy_handle == c->easy) {
-				res = m->data.result;
-				done = true;
-			}
-		if (done)
-			break;
-		if (curl_multi_poll(c->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
-			res = CURLE_OUT_OF_MEMORY;
-			break;
-		}
-	}
-	curl_multi_remove_handle(c->multi, c->easy);
-	return res;
-}
-
-static int curl_errno(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
-		return -ECONNREFUSED;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-		return -EHOSTUNREACH;
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
-	case CURLE_ABORTED_BY_CALLBACK:
-		return -ECANCELED;
-	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return -ECONNRESET;
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_SHUTDOWN_FAILED:
-	case CURLE_USE_SSL_FAILED:
-		return -EPROTO;
-	default:
-		return -EIO;
-	}
 }
 
 static void free_secret(char **s)
@@ -543,9 +320,8 @@ static int request_core(struct bw_kube_client *c, const char *method, const char
 			int (*on_data)(void *, const char *, size_t), void *userdata,
 			struct json_object **out, long *http_status, char **error)
 {
-	_cleanup_free_ char *url = NULL;
+	_cleanup_free_ char *url = NULL, *why = NULL;
 	struct transfer t = {};
-	CURLcode rc = CURLE_OK;
 	char *token = NULL;
 	int r = 0;
 
@@ -556,66 +332,33 @@ static int request_core(struct bw_kube_client *c, const char *method, const char
 	if (error)
 		*error = NULL;
 	if (!path || path[0] != '/')
-		return set_error(error, -EINVAL, "%s %s: the path must start with /", method, path ? path : "(null)");
+		return error_set(error, -EINVAL, "%s %s: the path must start with /", method, path ? path : "(null)");
 	url = strprintf("%s%s", c->cfg.server, path);
 	if (!url)
-		return set_error(error, -ENOMEM, "out of memory");
-	if (atomic_load(&c->cancelled))
-		return set_error(error, -ECANCELED, "%s %s: cancelled", method, url);
+		return error_set(error, -ENOMEM, "out of memory");
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		struct curl_slist *headers = NULL, *h;
-		_cleanup_free_ char *ct = NULL;
-		char *auth = NULL;
+		struct bw_http_response resp = { .on_status = on_status, .on_body = on_body, .userdata = &t };
+		char *headers;
 
 		free_secret(&token);
 		token = bw_kube_config_token(&c->cfg);
-		if (token && !(auth = strprintf("Authorization: Bearer %s", token))) {
-			r = -ENOMEM;
-			break;
-		}
-		if (content_type && !(ct = strprintf("Content-Type: %s", content_type))) {
-			free_secret(&auth);
-			r = -ENOMEM;
-			break;
-		}
-		headers = curl_slist_append(headers, "Accept: application/json");
-		if (headers && auth)
-			headers = (h = curl_slist_append(headers, auth)) ? h : (curl_slist_free_all(headers), NULL);
-		if (headers && ct)
-			headers = (h = curl_slist_append(headers, ct)) ? h : (curl_slist_free_all(headers), NULL);
-		if (headers)
-			headers = (h = curl_slist_append(headers, "Expect:")) ? h : (curl_slist_free_all(headers), NULL);
-		free_secret(&auth);
+		headers = strprintf("Accept: application/json\r\n%s%s%s%s%s%s", token ? "Authorization: Bearer " : "",
+				    token ? token : "", token ? "\r\n" : "", content_type ? "Content-Type: " : "",
+				    content_type ? content_type : "", content_type ? "\r\n" : "");
 		if (!headers) {
 			r = -ENOMEM;
+			why = strdup("out of memory");
 			break;
 		}
-
 		free(t.body);
-		t = (struct transfer){ .c = c, .on_data = on_data, .userdata = userdata };
-		c->errbuf[0] = '\0';
-		curl_easy_setopt(c->easy, CURLOPT_URL, url);
-		curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &t);
-		curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, &t);
-		curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-		if (body) {
-			curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, body);
-			curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-			curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, streq(method, "POST") ? NULL : method);
-		} else {
-			curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
-			curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, streq(method, "GET") ? NULL : method);
-		}
-		rc = perform(c);
-		curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
-		if (body)
-			curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, NULL);
-		curl_slist_free_all(headers);
-		if (rc == CURLE_OK && t.status == 0)
-			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &t.status);
-		if (rc == CURLE_OK && t.status == 401) {
+		t = (struct transfer){ .on_data = on_data, .userdata = userdata };
+		free(why);
+		why = NULL;
+		r = bw_http_request(c->http, method, path, headers, body, body ? body_len : 0, timeout_ms, &resp,
+				    &why);
+		free_secret(&headers);
+		if (r == 0 && t.status == 401) {
 			char *now;
 
 			atomic_fetch_add(&c->unauthorized, 1);
@@ -630,22 +373,16 @@ static int request_core(struct bw_kube_client *c, const char *method, const char
 		break;
 	}
 	free_secret(&token);
-	if (r < 0) {
-		free(t.body);
-		return set_error(error, r, "out of memory");
-	}
 
-	if (rc != CURLE_OK) {
+	if (r < 0) {
 		if (t.abort_err) {
 			r = t.abort_err;
-			set_error(error, r, "%s %s: %s", method, url, r == -ENOMEM ? "out of memory" : "stream aborted");
+			error_set(error, r, "%s %s: %s", method, url, r == -ENOMEM ? "out of memory" : "stream aborted");
 		} else if (t.overflow) {
-			r = set_error(error, -EFBIG, "%s %s: response larger than %u MiB", method, url,
+			r = error_set(error, -EFBIG, "%s %s: response larger than %u MiB", method, url,
 				      BW_KUBE_BODY_MAX >> 20);
 		} else {
-			r = curl_errno(rc);
-			set_error(error, r, "%s %s: %s%s%s", method, url, curl_easy_strerror(rc),
-				  c->errbuf[0] ? ": " : "", c->errbuf);
+			error_set(error, r, "%s %s: %s", method, url, why ? why : strerror(-r));
 		}
 		free(t.body);
 		return r;
@@ -661,7 +398,7 @@ static int request_core(struct bw_kube_client *c, const char *method, const char
 		}
 		if (t.len > 0 && !(o = parse_json(t.body, t.len))) {
 			free(t.body);
-			return set_error(error, -EBADMSG, "%s %s: HTTP %ld: the response is not JSON", method, url,
+			return error_set(error, -EBADMSG, "%s %s: HTTP %ld: the response is not JSON", method, url,
 					 t.status);
 		}
 		free(t.body);
@@ -681,7 +418,7 @@ static int request_core(struct bw_kube_client *c, const char *method, const char
 				t.body[200] = '\0';
 			msg = t.body;
 		}
-		set_error(error, -EREMOTEIO, "%s %s: HTTP %ld%s%s", method, url, t.status, msg ? ": " : "",
+		error_set(error, -EREMOTEIO, "%s %s: HTTP %ld%s%s", method, url, t.status, msg ? ": " : "",
 			  msg ? msg : "");
 		free(t.body);
 		if (out)
@@ -1345,12 +1082,12 @@ struct bw_kube_reflector *bw_kube_reflector_new(const struct bw_kube_config *cfg
 	if (error)
 		*error = NULL;
 	if (!opts->path || opts->path[0] != '/') {
-		set_error(error, -EINVAL, "reflector: the path must start with /");
+		error_set(error, -EINVAL, "reflector: the path must start with /");
 		return NULL;
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
-		set_error(error, -ENOMEM, "out of memory");
+		error_set(error, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	r->on_event = opts->on_event;
@@ -1369,7 +1106,7 @@ struct bw_kube_reflector *bw_kube_reflector_new(const struct bw_kube_config *cfg
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&r->lock, NULL);
 	if (!r->path || !r->cache) {
-		set_error(error, -ENOMEM, "out of memory");
+		error_set(error, -ENOMEM, "out of memory");
 		bw_kube_reflector_free(r);
 		return NULL;
 	}

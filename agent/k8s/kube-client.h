@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A Kubernetes API client on libcurl and json-c, and a reflector: the
+ * A Kubernetes API client (http-client.h: HTTP/1.1 on GnuTLS) with json-c,
+ * and a reflector: the
  * list-then-watch loop that keeps a local copy of one collection (pods of
  * this node, namespaces, policies) and reports its changes.
  *
- * Threads. A struct bw_kube_client is one libcurl easy handle (driven through
- * its own multi handle so that a transfer can be cancelled at once): use it
- * from one thread at a time. bw_kube_client_cancel() is the exception and may
- * be called from any thread. Call bw_kube_global_init() once before starting
- * threads. libcurl is used with CURLOPT_NOSIGNAL: the process must block or
- * ignore SIGPIPE (bulwarkd blocks it in every thread).
+ * Threads. A struct bw_kube_client is one connection to the API server, kept
+ * between requests: use it from one thread at a time.
+ * bw_kube_client_cancel() is the exception and may be called from any
+ * thread; a transfer under way ends within milliseconds. Call
+ * bw_kube_global_init() once before starting threads. Nothing here raises
+ * SIGPIPE (sends use MSG_NOSIGNAL; bulwarkd also blocks it).
  *
  * A reflector runs in its own thread with its own client. Its callback is
  * invoked from that thread, one call at a time per reflector; different
@@ -32,15 +33,15 @@ struct bw_kube_client;
 struct bw_kube_client_options {
 	unsigned connect_timeout_ms; /* 0: 10000 */
 	unsigned request_timeout_ms; /* whole request except watches; 0: 60000 */
-	/* A transfer that receives nothing for this long is abandoned (libcurl's
-	 * low-speed limit: a dead connection, a hung server). Watches get
+	/* A transfer that receives nothing for this long is abandoned (a dead
+	 * connection, a hung server). Watches get
 	 * bookmarks about once a minute, so keep it above that. 0: 120. */
 	unsigned idle_timeout_s;
 	const char *user_agent;      /* 0: "bulwarkd/VERSION" */
 };
 
-/* Loads libcurl (see curl-dlopen.h) and runs curl_global_init, once
- * (thread-safe, idempotent). 0, or -ELIBACC (libcurl missing) or -EIO with
+/* Loads GnuTLS (see gnutls-dlopen.h), once (thread-safe, idempotent). 0, or
+ * -ELIBACC (GnuTLS missing or older than 3.7) with
  * *why (static text) saying what failed. */
 int bw_kube_global_init(const char **why);
 

@@ -6,7 +6,7 @@
 # (SCENARIO_DIR/footprint from gen-policies.py, 500 cgroups made here), as
 # in the guest, then the same 1,000 policy files with the Kubernetes client
 # on (a TLS session with tests/k8s/apiserver.py, no pods there), which is
-# when libcurl and OpenSSL are loaded. RSS is read after the first apply
+# when GnuTLS is loaded. RSS is read after the first apply
 # and 2 s of idling, with /proc/PID/smaps summed per mapping. Prints one
 # "BENCH: footprint_host mode=local|kubernetes ..." line per mode.
 set -euo pipefail
@@ -45,16 +45,17 @@ measure() {
     workloads=$(sed -n 's/^workloads //p' "$tmp/status")
     # Resident kB per kind of mapping: the heap (and other anonymous
     # memory), BPF maps (the ring buffer's pages), bulwarkd's own file,
-    # libcurl with the TLS/GSSAPI/LDAP libraries it brings, other libraries.
+    # GnuTLS with the libraries it brings (nettle, gmp, p11-kit, ...), other
+    # libraries.
     awk -v exe="$build/agent/bulwarkd" '
         /^[0-9a-f]+-[0-9a-f]+ / { name = $6; kind = "anon"
             if (name == exe) kind = "binary"
             else if (name ~ /bpf-map/) kind = "bpf_maps"
-            else if (name ~ /lib(curl|ssl|crypto|gnutls|nettle|hogweed|gmp|p11-kit|tasn1|idn2|unistring|ssh2|nghttp2|rtmp|psl|brotli|ldap|lber|sasl2|gssapi|krb5|k5crypto|krb5support|keyutils|com_err)[.-]/) kind = "libcurl_and_tls"
+            else if (name ~ /lib(curl|ssl|crypto|gnutls|nettle|hogweed|gmp|p11-kit|tasn1|idn2|unistring|ssh2|nghttp2|rtmp|psl|brotli|ldap|lber|sasl2|gssapi|krb5|k5crypto|krb5support|keyutils|com_err)[.-]/) kind = "tls"
             else if (name ~ /\.so/) kind = "other_libs" }
         /^Rss:/ { r[kind] += $2 }
-        END { printf "heap_anon_kb=%d bpf_maps_kb=%d binary_kb=%d libcurl_tls_kb=%d other_libs_kb=%d",
-                     r["anon"], r["bpf_maps"], r["binary"], r["libcurl_and_tls"], r["other_libs"] }' \
+        END { printf "heap_anon_kb=%d bpf_maps_kb=%d binary_kb=%d tls_kb=%d other_libs_kb=%d",
+                     r["anon"], r["bpf_maps"], r["binary"], r["tls"], r["other_libs"] }' \
         "/proc/$agent/smaps" >"$tmp/parts"
     # FOOTPRINT_LIBS=1: resident kB of each mapped file, largest first.
     if [ "${FOOTPRINT_LIBS:-0}" = 1 ]; then

@@ -9,7 +9,7 @@
 #     never replacing a file the stage already has;
 #   - every shared library that `ldd` lists for each dynamic ELF executable or
 #     shared object in STAGE_DIR, and the dynamic loader, at the same paths;
-#     also libraries staged programs dlopen (libcurl), when a file names them;
+#     also libraries staged programs dlopen (GnuTLS), when a file names them;
 #   - /dev /proc /sys /tmp /run ..., /dev/console, minimal /etc/passwd, group,
 #     hosts (only when the stage has none);
 #   - /init (see the heredoc below for what it does and the markers it prints).
@@ -139,9 +139,9 @@ while IFS= read -r -d '' f; do
 done < <(find "$stage" -type f -print0)
 
 # Libraries a staged program loads with dlopen (ldd cannot see them):
-# bulwarkd's libcurl (agent/k8s/curl-dlopen.h), with its own dependencies,
+# bulwarkd's GnuTLS (agent/k8s/gnutls-dlopen.h), with its own dependencies,
 # when a staged file names it.
-for soname in libcurl.so.4; do
+for soname in libgnutls.so.30; do
     grep -rqa -F "$soname" "$stage" 2>/dev/null || continue
     # awk reads to the end: leaving early would kill ldconfig with SIGPIPE,
     # which pipefail turns into this script's exit (seen in CI).

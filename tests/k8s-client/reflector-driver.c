@@ -296,7 +296,7 @@ int main(int argc, char **argv)
 	const char *why = NULL;
 
 	if (bw_kube_global_init(&why) < 0) {
-		fprintf(stderr, "reflector-driver: libcurl: %s\n", why);
+		fprintf(stderr, "reflector-driver: GnuTLS: %s\n", why);
 		bw_kube_config_clear(&cfg);
 		return 1;
 	}
@@ -307,7 +307,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Signals go to the signalfd, never to a reflector thread; SIGPIPE is
-	 * blocked everywhere (libcurl runs with CURLOPT_NOSIGNAL). */
+	 * blocked everywhere (the client sends with MSG_NOSIGNAL anyway). */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGTERM);

@@ -427,7 +427,7 @@ static void test_requests(void)
 	ASSERT(c != NULL);
 	k = bw_kube_get(c, "/api", &o, &status, &error);
 	ASSERT(k == -ECONNREFUSED && status == 0 && o == NULL);
-	ASSERT(error && strstr(error, "GET http://127.0.0.1:1/api: Couldn't connect to server"));
+	ASSERT(error && strstr(error, "GET http://127.0.0.1:1/api: connect to 127.0.0.1 port 1: Connection refused"));
 	free(error);
 	k = bw_kube_get(c, "api", NULL, NULL, &error);
 	ASSERT(k == -EINVAL && STREQ(error, "GET api: the path must start with /"));

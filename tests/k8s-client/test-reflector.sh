@@ -358,6 +358,26 @@ check "...a key that does not match the certificate fails as a TLS error (EPROTO
 sed -e "s|certificate-authority: api/ca.crt|certificate-authority: other.crt|" "$work/kubeconfig" >"$work/kubeconfig-ca"
 "$driver" --kubeconfig "$work/kubeconfig-ca" get /api/v1/namespaces/default >"$work/get.out" 2>&1
 check "another CA: the server certificate is refused (EPROTO)" grep -q '^HTTP 0 rc=EPROTO$' "$work/get.out"
+# The certificate names IP:127.0.0.1 and DNS:localhost: a name (with SNI)
+# is matched, a name it does not carry ("127.1" reaches the same address)
+# is refused.
+sed -e "s|server: https://127.0.0.1:|server: https://localhost:|" "$work/kubeconfig" >"$work/kubeconfig-name"
+check "the server by a name its certificate carries (localhost)" get_ok --kubeconfig "$work/kubeconfig-name"
+sed -e "s|server: https://127.0.0.1:|server: https://127.1:|" "$work/kubeconfig" >"$work/kubeconfig-name"
+"$driver" --kubeconfig "$work/kubeconfig-name" get /api/v1/namespaces/default >"$work/get.out" 2>&1
+check "...and by one it does not carry (127.1): refused (EPROTO), the reason said" \
+    eval 'grep -q "^HTTP 0 rc=EPROTO$" "$work/get.out" && grep -q "certificate of 127.1:$port is refused: .*does not match" "$work/get.out"'
+# An HTTP proxy (proxy-url): a CONNECT tunnel with TLS to the server inside.
+python3 "$(dirname "$apiserver")/connect-proxy.py" "$work/proxy.port" "$work/proxy.log" 2>>"$work/proxy.err" &
+ppid_=$!
+wait_until 10 test -f "$work/proxy.port"
+sed -e "s|^    certificate-authority: api/ca.crt|    certificate-authority: api/ca.crt\n    proxy-url: http://agent:s%40cret@127.0.0.1:$(cat "$work/proxy.port")|" \
+    "$work/kubeconfig" >"$work/kubeconfig-proxy"
+check "through an HTTP proxy (proxy-url): the request succeeds" get_ok --kubeconfig "$work/kubeconfig-proxy"
+# "agent:s@cret"
+check "...through a CONNECT tunnel to the server, with Proxy-Authorization" \
+    grep -qx "CONNECT 127.0.0.1:$port auth=Basic YWdlbnQ6c0BjcmV0" "$work/proxy.log"
+kill "$ppid_" 2>/dev/null; wait "$ppid_" 2>/dev/null
 
 # --- 10. stop with four watches open; overall invariants ---
 check "no ordering violation (duplicate ADDED, unknown MODIFIED/DELETED, older version)" eval '! has_line "^VIOLATION"'
