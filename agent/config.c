@@ -35,6 +35,7 @@ void bw_config_defaults(struct bw_config *c)
 	c->max_processes = 32768;
 	c->spare_rulesets = 8;
 	c->spare_trie_entries = 1024;
+	c->spare_compact_delay_ms = 1000;
 }
 
 void bw_config_clear(struct bw_config *c)
@@ -182,6 +183,7 @@ static const struct setting settings[] = {
 	{ "maps.maxProcesses", "max-processes", K_U32, OFF(max_processes), 64, 1u << 22 },
 	{ "maps.spareRulesets", "spare-rulesets", K_U32, OFF(spare_rulesets), 0, 1024 },
 	{ "maps.spareTrieEntries", "spare-trie-entries", K_U32, OFF(spare_trie_entries), 1, 1u << 20 },
+	{ "maps.spareCompactDelayMs", "spare-compact-delay-ms", K_U32, OFF(spare_compact_delay_ms), 0, 60000 },
 };
 
 /* Stores v into the setting; returns a reason when v is not acceptable. */
@@ -407,6 +409,8 @@ void bw_config_usage(FILE *f)
 		"                             change never waits for the kernel's RCU (default 8; 0: none)\n"
 		"  --spare-trie-entries N     entries each spare trie holds; larger rule sets make their\n"
 		"                             own tries (default 1024)\n"
+		"  --spare-compact-delay-ms N  quiet time after the last rule set went into a spare before\n"
+		"                             used spares' tries are sized to their entries (default 1000)\n"
 		"  -h, --help\n"
 		"\n"
 		"Signals: SIGHUP reloads policies and inventory, SIGUSR1 emits a health event,\n"

@@ -58,6 +58,7 @@ struct bw_config {
 	uint32_t max_workloads, max_rulesets, ringbuf_bytes, max_processes;
 	uint32_t spare_rulesets;     /* ids kept with empty tries in the outer maps (0: none) */
 	uint32_t spare_trie_entries; /* what each spare trie holds */
+	uint32_t spare_compact_delay_ms; /* quiet time before used spares' tries are sized */
 };
 
 #define BW_DEFAULT_CONFIG_FILE "/etc/bulwark/bulwarkd.yaml"

@@ -411,9 +411,10 @@ static void emit_health(struct agent *a)
 		struct bw_spare_stats sp;
 
 		bw_publisher_spare_stats(&a->pub, &sp);
-		bw_record_builder_addf(&b, "SPARE_RULESETS", "ready=%zu target=%u entries=%u pending=%zu taken=%llu "
-				       "missed=%llu too_large=%llu made=%llu dropped=%llu compacted=%llu failures=%llu%s%s",
-				       sp.ready, sp.target, sp.capacity, sp.pending, (unsigned long long)sp.taken,
+		bw_record_builder_addf(&b, "SPARE_RULESETS", "ready=%zu target=%u entries=%u pending=%zu deferred=%zu "
+				       "taken=%llu missed=%llu too_large=%llu made=%llu dropped=%llu compacted=%llu "
+				       "failures=%llu%s%s",
+				       sp.ready, sp.target, sp.capacity, sp.pending, sp.deferred, (unsigned long long)sp.taken,
 				       (unsigned long long)sp.missed, (unsigned long long)sp.too_large,
 				       (unsigned long long)sp.made, (unsigned long long)sp.dropped,
 				       (unsigned long long)sp.compacted, (unsigned long long)sp.failures,
@@ -1313,8 +1314,9 @@ int main(int argc, char **argv)
 	bw_publisher_init(&a.pub, &fds);
 	/* Spare ids are made by a thread of their own from now on; the first
 	 * apply below may come before them and then makes its own tries. */
-	if (a.cfg.spare_rulesets && (ret = bw_publisher_start_spares(&a.pub, a.cfg.spare_rulesets,
-								   a.cfg.spare_trie_entries)) < 0)
+	if (a.cfg.spare_rulesets &&
+	    (ret = bw_publisher_start_spares(&a.pub, a.cfg.spare_rulesets, a.cfg.spare_trie_entries,
+					     a.cfg.spare_compact_delay_ms)) < 0)
 		fprintf(stderr, "bulwarkd: cannot start the spare rule-set thread: %s; policy changes wait for the "
 			"kernel's RCU grace periods\n", strerror(-ret));
 	if ((ret = setup_sinks(&a)) < 0)

@@ -34,7 +34,10 @@ struct spare {
 /* A rule set written into a spare: its tries hold `capacity` entries, which
  * is what Linux before 6.4 reports as their memlock however few they hold.
  * The thread later swaps each for a trie sized to its entries (same
- * content, so a check sees the same answer from either). */
+ * content, so a check sees the same answer from either), once the
+ * publisher has been quiet for compact_delay_ns: the swap's RCU waits and
+ * copying would otherwise compete with the next policy change for the CPU,
+ * and an oversized trie costs nothing meanwhile but memlock accounting. */
 struct compaction {
 	uint32_t id;
 	uint64_t serial; /* the id's use it was queued for: skipped if retired since */
@@ -56,9 +59,12 @@ struct bw_spares {
 	uint64_t *serial;     /* per id: bumped each time a spare id is taken */
 	struct compaction *compact;
 	size_t n_compact, cap_compact;
+	size_t compacting;    /* 0 or 1: the compaction under way (pending counts it) */
+	uint64_t compact_delay_ns;
+	uint64_t compact_after_ns; /* CLOCK_MONOTONIC: the queued compactions wait for it */
 	uint32_t target, capacity;
 	bool stop, stalled;   /* stalled: the kernel refused a spare; retry at the next take */
-	bool idle;            /* the thread waits: nothing it can make or recycle */
+	bool idle;            /* the thread waits: nothing to make, recycle or size (deferred sizing is work) */
 	struct bw_spare_stats st;
 };
 
@@ -185,12 +191,26 @@ static void *spare_thread(void *arg)
 		}
 		if (!id && s->n_compact) {
 			/* Spares first (they are what an apply waits for), then
-			 * this: a used spare's tries sized to their entries. */
-			struct compaction c = s->compact[--s->n_compact];
+			 * this: a used spare's tries sized to their entries, once
+			 * no compaction was queued for compact_delay_ns. Until
+			 * then wait, not idle: new work (a spare to make, an id to
+			 * recycle, another compaction moving the deadline) or
+			 * stop wakes the thread early. */
+			uint64_t now = clock_ns(CLOCK_MONOTONIC);
+			struct compaction c;
 			struct trie_kind k[KIND_COUNT];
-			bool current = s->state[c.id] == ID_PUBLISHED && s->serial[c.id] == c.serial;
+			bool current;
 			int err = 0;
 
+			if (now < s->compact_after_ns) {
+				struct timespec until = timespec_after(CLOCK_MONOTONIC, s->compact_after_ns - now);
+
+				pthread_cond_timedwait(&s->work, &s->lock, &until);
+				continue;
+			}
+			c = s->compact[--s->n_compact];
+			current = s->state[c.id] == ID_PUBLISHED && s->serial[c.id] == c.serial;
+			s->compacting = 1;
 			pthread_mutex_unlock(&s->lock);
 			/* A retire after this check queues a recycle, which this
 			 * thread does after the compaction: still in order. */
@@ -201,6 +221,7 @@ static void *spare_thread(void *arg)
 				close(c.fd[i]);
 			}
 			pthread_mutex_lock(&s->lock);
+			s->compacting = 0;
 			if (current && !err)
 				s->st.compacted++;
 			else if (err) {
@@ -268,8 +289,10 @@ static void spares_free(struct bw_spares *s)
 	free(s);
 }
 
-int bw_publisher_start_spares(struct bw_publisher *p, uint32_t target, uint32_t capacity)
+int bw_publisher_start_spares(struct bw_publisher *p, uint32_t target, uint32_t capacity,
+			      uint32_t compact_delay_ms)
 {
+	pthread_condattr_t ca;
 	struct bw_spares *s;
 	int ret;
 
@@ -281,6 +304,7 @@ int bw_publisher_start_spares(struct bw_publisher *p, uint32_t target, uint32_t 
 	s->fds = p->fds;
 	s->target = target;
 	s->capacity = capacity;
+	s->compact_delay_ns = (uint64_t)compact_delay_ms * 1000000ULL;
 	s->st.target = target;
 	s->st.capacity = capacity;
 	s->state = calloc(p->fds.max_rulesets, sizeof(*s->state));
@@ -288,8 +312,13 @@ int bw_publisher_start_spares(struct bw_publisher *p, uint32_t target, uint32_t 
 	s->recycle = calloc(p->fds.max_rulesets, sizeof(*s->recycle));
 	s->serial = calloc(p->fds.max_rulesets, sizeof(*s->serial));
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->work, NULL);
-	pthread_cond_init(&s->ready, NULL);
+	/* Deadlines on CLOCK_MONOTONIC: a wall-clock step must neither run a
+	 * deferred compaction early nor hold it back. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->work, &ca);
+	pthread_cond_init(&s->ready, &ca);
+	pthread_condattr_destroy(&ca);
 	if (!s->state || !s->ready_list || !s->recycle || !s->serial) {
 		spares_free(s);
 		return -ENOMEM;
@@ -313,7 +342,7 @@ size_t bw_publisher_wait_spares(struct bw_publisher *p, int timeout_ms)
 
 	if (!s)
 		return 0;
-	until = timespec_after(CLOCK_REALTIME, (uint64_t)timeout_ms * 1000000ULL);
+	until = timespec_after(CLOCK_MONOTONIC, (uint64_t)timeout_ms * 1000000ULL);
 	pthread_mutex_lock(&s->lock);
 	while (!s->idle)
 		if (pthread_cond_timedwait(&s->ready, &s->lock, &until) == ETIMEDOUT)
@@ -333,7 +362,8 @@ void bw_publisher_spare_stats(struct bw_publisher *p, struct bw_spare_stats *st)
 	pthread_mutex_lock(&s->lock);
 	*st = s->st;
 	st->ready = s->n_ready;
-	st->pending = s->making + s->n_recycle + s->n_compact;
+	st->pending = s->making + s->n_recycle + s->n_compact + s->compacting;
+	st->deferred = clock_ns(CLOCK_MONOTONIC) < s->compact_after_ns ? s->n_compact : 0;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -394,7 +424,8 @@ static void recycle_id(struct bw_spares *s, uint32_t id)
 }
 
 /* Hands a filled spare's tries to the thread for sizing; its fds go with
- * them. Fails only without memory (the rule set then keeps its large tries). */
+ * them. Every one queued restarts the quiet period the compactions wait
+ * for. Fails only without memory (the rule set then keeps its large tries). */
 static int queue_compaction(struct bw_spares *s, const struct spare *sp, const size_t n[KIND_COUNT])
 {
 	int ret = 0;
@@ -416,6 +447,7 @@ static int queue_compaction(struct bw_spares *s, const struct spare *sp, const s
 		c->serial = s->serial[sp->id];
 		memcpy(c->fd, sp->fd, sizeof(c->fd));
 		memcpy(c->n, n, sizeof(c->n));
+		s->compact_after_ns = clock_ns(CLOCK_MONOTONIC) + s->compact_delay_ns;
 		wake_locked(s);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -17,7 +17,9 @@
  * that thread, which swaps its tries for empty ones (or drops it when there
  * are spares enough). The thread also swaps a used spare's tries for ones
  * sized to their entries, with the same content: Linux before 6.4 reports
- * a trie's memlock by its capacity. Only when no spare is ready, or a rule set is larger
+ * a trie's memlock by its capacity. It does so only once no rule set went
+ * into a spare for a while, so that this work does not compete with the
+ * next policy change. Only when no spare is ready, or a rule set is larger
  * than a spare holds, does an apply make its own tries and wait.
  */
 #pragma once
@@ -65,6 +67,7 @@ struct bw_publisher {
 struct bw_spare_stats {
 	size_t ready;       /* spares whose empty tries are in the outer maps now */
 	size_t pending;     /* spares being made, ids to recycle, tries to size: the thread's queue */
+	size_t deferred;    /* of the tries to size, how many wait for the publisher to be quiet */
 	uint32_t target;    /* how many the thread keeps ready */
 	uint32_t capacity;  /* entries each spare trie holds */
 	uint64_t taken;     /* new rule sets that went into a spare */
@@ -95,11 +98,18 @@ void bw_publisher_init(struct bw_publisher *p, const struct bw_map_fds *fds);
 void bw_publisher_clear(struct bw_publisher *p);
 
 /* Starts the thread keeping target spare ids of capacity entries per trie.
+ * It sizes used spares' tries only once no rule set went into a spare for
+ * compact_delay_ms: right after a policy change its RCU waits and copies
+ * would compete with the next change for the CPU (slowing its propagation),
+ * while tries filled in place cost nothing meanwhile but memlock accounting.
+ * Making spares and recycling retired ids do not wait: an apply needs them.
  * Returns 0 or a negative errno (the publisher then works without spares). */
-int bw_publisher_start_spares(struct bw_publisher *p, uint32_t target, uint32_t capacity);
+int bw_publisher_start_spares(struct bw_publisher *p, uint32_t target, uint32_t capacity,
+			      uint32_t compact_delay_ms);
 /* Waits until the spare thread has nothing left it can do (spares made,
- * retired ids recycled, or the kernel refused) or timeout_ms passed;
- * returns the number of spares ready. */
+ * retired ids recycled, tries sized, also those waiting for the quiet
+ * period, or the kernel refused) or timeout_ms passed; returns the number
+ * of spares ready. */
 size_t bw_publisher_wait_spares(struct bw_publisher *p, int timeout_ms);
 void bw_publisher_spare_stats(struct bw_publisher *p, struct bw_spare_stats *st);
 

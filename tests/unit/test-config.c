@@ -57,15 +57,20 @@ int main(void)
 	ASSERT(!strcmp(c.syslog_target, "tcp:10.1.2.3:6514") && !strcmp(c.syslog_facility, "local3"));
 	ASSERT(!strcmp(c.events_file, "/var/log/e.jsonl") && c.events_file_max_bytes == 8192);
 	ASSERT(c.rate_limit == 0 && c.health_interval_s == 5 && c.ringbuf_bytes == 65536);
+	ASSERT(c.spare_compact_delay_ms == 1000); /* the default: not in the file */
+	ASSERT(load(&c, "maps:\n  spareCompactDelayMs: 250\n", &error) == 0 && !error);
+	ASSERT(c.spare_compact_delay_ms == 250);
+	ASSERT(load(&c, "maps:\n  spareCompactDelayMs: 0\n", &error) == 0 && !error);
+	ASSERT(c.spare_compact_delay_ms == 0); /* 0: size tries as soon as the thread is free */
 
 	/* The command line wins over the file. */
 	{
 		char *argv[] = { "bulwarkd", "--policy-dir", "/q", "--journald", "true", "--rate-limit", "7",
-				 "--output", "json", "--audit-only", NULL };
+				 "--output", "json", "--audit-only", "--spare-compact-delay-ms", "60000", NULL };
 
-		ASSERT(bw_config_parse_args(&c, 10, argv) == 0);
+		ASSERT(bw_config_parse_args(&c, 12, argv) == 0);
 		ASSERT(!strcmp(c.policy_dir, "/q") && c.journald == BW_ON && c.rate_limit == 7);
-		ASSERT(c.stdout_json && c.audit_only);
+		ASSERT(c.stdout_json && c.audit_only && c.spare_compact_delay_ms == 60000);
 	}
 	{
 		char *argv[] = { "bulwarkd", "--policy-dir", "/q", "--syslog-target", "udp:nohost", NULL };
@@ -89,6 +94,8 @@ int main(void)
 	expect_error("rateLimit:\n  events: -3\n", "2:11: rateLimit.events: \"-3\" is not a whole number");
 	expect_error("maps:\n  ringbufBytes: 5000\n", "2:17: maps.ringbufBytes: \"5000\" must be a power of two");
 	expect_error("maps:\n  spareTrieEntries: 0\n", "2:21: maps.spareTrieEntries: \"0\" is out of range 1-1048576");
+	expect_error("maps:\n  spareCompactDelayMs: 60001\n",
+		     "2:24: maps.spareCompactDelayMs: \"60001\" is out of range 0-60000");
 	expect_error("sinks:\n  journald: maybe\n", "2:13: sinks.journald: \"maybe\" must be auto, true or false");
 	expect_error("sinks:\n  syslog:\n    target: tcp:host\n",
 		     "3:13: sinks.syslog.target: \"tcp:host\" must be unix:/PATH, tcp:HOST:PORT or udp:HOST:PORT");

@@ -20,6 +20,7 @@
 #include "compile.h"
 #include "policy.h"
 #include "publish.h"
+#include "util.h"
 
 #include "bw-test.h"
 
@@ -936,7 +937,7 @@ static void test_spares(void)
 	allow_policies(&allow2, true);
 	big_policy(&big, 80);
 
-	ASSERT(bw_publisher_start_spares(&pub, 2, 64) == 0);
+	ASSERT(bw_publisher_start_spares(&pub, 2, 64, 0) == 0);
 	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
 	/* the lowest ids, with four empty tries each and no config */
 	ASSERT(is_empty_spare(&f, 1, 64) && is_empty_spare(&f, 2, 64));
@@ -1062,7 +1063,7 @@ static void test_spare_recycling(void)
 	allow_policies(&allow, false);
 	allow_policies(&allow2, true);
 	parse_into(&w, watch_yaml);
-	ASSERT(bw_publisher_start_spares(&pub, 3, 64) == 0);
+	ASSERT(bw_publisher_start_spares(&pub, 3, 64, 0) == 0);
 	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 3);
 
 	plan_lock_and(&plan, &lock, &allow);
@@ -1120,6 +1121,121 @@ static void test_spare_recycling(void)
 	maps_close(&f);
 }
 
+/* Whether less than delay_ns passed since t: a check that holds only
+ * before a deadline is skipped (and says so) when this machine was too slow
+ * to make it in time, rather than fail. */
+static bool still_before(uint64_t t, uint64_t delay_ns, const char *what)
+{
+	if (clock_ns(CLOCK_MONOTONIC) - t < delay_ns)
+		return true;
+	fprintf(stderr, "test-maps: too slow to check %s; skipped\n", what);
+	return false;
+}
+
+/* A used spare's tries are sized only once no rule set went into a spare
+ * for the delay: not right after an apply, later when another apply comes
+ * first; bw_publisher_wait_spares() counts a deferred compaction as work.
+ * The order is asserted through the stats, time only by lower bounds. */
+static void test_spare_compaction_delay(void)
+{
+	const uint32_t delay_ms = 300;
+	const uint64_t delay_ns = delay_ms * 1000000ULL;
+	struct bw_policy_list lock = { 0 }, allow = { 0 }, allow2 = { 0 }, w = { 0 };
+	struct bw_publisher pub;
+	struct bw_publish_result res;
+	struct bw_spare_stats st;
+	struct bw_map_fds f;
+	struct bw_plan plan;
+	uint64_t t0, t1, now;
+	size_t b_file;
+	__u32 id_b;
+
+	maps_create(&f, 64, 16);
+	bw_publisher_init(&pub, &f);
+	lock_policies(&lock);
+	allow_policies(&allow, false);
+	allow_policies(&allow2, true);
+	parse_into(&w, watch_yaml);
+	ASSERT(bw_publisher_start_spares(&pub, 2, 64, delay_ms) == 0);
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
+
+	/* right after the apply its spares' tries are as filled, unsized */
+	t0 = clock_ns(CLOCK_MONOTONIC);
+	plan_lock_and(&plan, &lock, &allow);
+	b_file = plan.rulesets[1].n_file;
+	ASSERT(bw_publish_plan(&pub, &plan, 1000, &res) == 0 && res.rulesets_spared == 2);
+	bw_plan_clear(&plan);
+	ASSERT(workload_get(&f, CG_B, &id_b));
+	bw_publisher_spare_stats(&pub, &st);
+	if (still_before(t0, delay_ns, "the first compaction waiting")) {
+		ASSERT(st.compacted == 0 && st.deferred == 2 && st.pending >= 2);
+		ASSERT(trie_capacity(f.file_tries, id_b) == 64);
+	}
+	/* waiting for the thread includes the deferred compactions */
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
+	ASSERT(clock_ns(CLOCK_MONOTONIC) - t0 >= delay_ns);
+	bw_publisher_spare_stats(&pub, &st);
+	ASSERT(st.compacted == 2 && st.pending == 0 && st.deferred == 0 && st.failures == 0);
+	ASSERT(b_file > 0 && trie_capacity(f.file_tries, id_b) == b_file);
+	check_allowlist_decisions(&f, CG_B, false);
+
+	/* a second apply within the delay postpones the first one's sizing:
+	 * past the first deadline, before the second, nothing is sized */
+	t0 = clock_ns(CLOCK_MONOTONIC);
+	plan_lock_and(&plan, &lock, &allow2);
+	ASSERT(bw_publish_plan(&pub, &plan, 2000, &res) == 0 && res.rulesets_spared == 1);
+	bw_plan_clear(&plan);
+	bw_publisher_wait_spares(&pub, 150); /* times out: the compaction waits */
+	t1 = clock_ns(CLOCK_MONOTONIC);
+	plan_lock_and(&plan, &lock, &w);
+	ASSERT(bw_publish_plan(&pub, &plan, 3000, &res) == 0 && res.rulesets_spared == 1);
+	bw_plan_clear(&plan);
+	bw_publisher_spare_stats(&pub, &st);
+	if (still_before(t0, delay_ns, "the second apply within the delay"))
+		ASSERT(st.compacted == 2 && st.deferred == 2);
+	now = clock_ns(CLOCK_MONOTONIC);
+	if (now < t0 + delay_ns + 50 * 1000000ULL)
+		bw_publisher_wait_spares(&pub, (int)((t0 + delay_ns + 50 * 1000000ULL - now) / 1000000ULL) + 1);
+	bw_publisher_spare_stats(&pub, &st);
+	if (still_before(t1, delay_ns, "the first deadline postponed"))
+		ASSERT(st.compacted == 2 && st.deferred == 2 && st.pending >= 2);
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
+	ASSERT(clock_ns(CLOCK_MONOTONIC) - t1 >= delay_ns);
+	bw_publisher_spare_stats(&pub, &st);
+	ASSERT(st.compacted == 4 && st.pending == 0 && st.deferred == 0 && st.failures == 0);
+	ASSERT(is(sim_exec(&f, CG_B, "/opt/x", NULL), BW_DECISION_AUDIT, 0,
+		  rid("ClusterBulwarkPolicy watch", "exec.deny[0] prefix /opt/")));
+	bw_publisher_clear(&pub);
+	maps_close(&f);
+
+	/* stop does not wait for the quiet period: with a delay longer than
+	 * the test's timeout, clear returns (the tries stay as filled) */
+	maps_create(&f, 64, 16);
+	bw_publisher_init(&pub, &f);
+	ASSERT(bw_publisher_start_spares(&pub, 2, 64, 600000) == 0);
+	ASSERT(bw_publisher_wait_spares(&pub, 10000) == 2);
+	plan_lock_and(&plan, &lock, &allow);
+	ASSERT(bw_publish_plan(&pub, &plan, 1000, &res) == 0 && res.rulesets_spared == 2);
+	bw_plan_clear(&plan);
+	/* once the spares are made again, the thread has only the deferred
+	 * compactions left: it waits for their deadline when stop comes */
+	for (int i = 0; i < 1000; i++) {
+		bw_publisher_spare_stats(&pub, &st);
+		if (st.ready == st.target && st.pending == st.deferred)
+			break;
+		bw_publisher_wait_spares(&pub, 10);
+	}
+	ASSERT(st.compacted == 0 && st.deferred == 2 && st.pending == 2 && st.ready == 2);
+	bw_publisher_clear(&pub);
+	check_allowlist_decisions(&f, CG_B, false);
+	maps_close(&f);
+
+	bw_policy_list_clear(&lock);
+	bw_policy_list_clear(&allow);
+	bw_policy_list_clear(&allow2);
+	bw_policy_list_clear(&w);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/bw-test-maps-XXXXXX";
@@ -1138,6 +1254,7 @@ int main(void)
 	test_no_free_id();
 	test_spares();
 	test_spare_recycling();
+	test_spare_compaction_delay();
 
 	bw_rule_table_clear(&rt);
 	rmdir(empty_root);
