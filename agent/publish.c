@@ -292,7 +292,6 @@ static void spares_free(struct bw_spares *s)
 int bw_publisher_start_spares(struct bw_publisher *p, uint32_t target, uint32_t capacity,
 			      uint32_t compact_delay_ms)
 {
-	pthread_condattr_t ca;
 	struct bw_spares *s;
 	int ret;
 
@@ -314,11 +313,8 @@ int bw_publisher_start_spares(struct bw_publisher *p, uint32_t target, uint32_t 
 	pthread_mutex_init(&s->lock, NULL);
 	/* Deadlines on CLOCK_MONOTONIC: a wall-clock step must neither run a
 	 * deferred compaction early nor hold it back. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->work, &ca);
-	pthread_cond_init(&s->ready, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&s->work);
+	cond_init_monotonic(&s->ready);
 	if (!s->state || !s->ready_list || !s->recycle || !s->serial) {
 		spares_free(s);
 		return -ENOMEM;

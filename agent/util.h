@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -246,6 +247,19 @@ static inline struct timespec timespec_after(clockid_t clock, uint64_t ns)
 		ts.tv_nsec -= 1000000000L;
 	}
 	return ts;
+}
+
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines
+ * (timespec_after(CLOCK_MONOTONIC, ...)): a wall-clock step neither ends a
+ * wait early nor holds it back. */
+static inline void cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 /* A clock's reading in nanoseconds: CLOCK_MONOTONIC for intervals and

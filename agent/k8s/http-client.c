@@ -50,7 +50,6 @@ struct bw_http_client {
 	bool proxied;
 	struct url proxy;
 	char *proxy_authorization; /* "Proxy-Authorization: Basic ...\r\n", or NULL */
-	char *proxy_desc;
 	struct bw_http_tls tls;
 	unsigned connect_timeout_ms, idle_timeout_ms;
 	char *user_agent;
@@ -64,14 +63,6 @@ struct bw_http_client {
 	char buf[16384];
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* The nearer of two deadlines, 0 standing for none. */
 static uint64_t nearer(uint64_t a, uint64_t b)
 {
@@ -84,7 +75,7 @@ static uint64_t nearer(uint64_t a, uint64_t b)
 
 static uint64_t after_ms(unsigned ms)
 {
-	return ms ? now_ns() + (uint64_t)ms * 1000000ULL : 0;
+	return ms ? clock_ns(CLOCK_MONOTONIC) + (uint64_t)ms * 1000000ULL : 0;
 }
 
 /* ---- URLs and proxies ---- */
@@ -226,11 +217,49 @@ inval:
 	return -EINVAL;
 }
 
+/* url_parse() with the rules of a role: a server carries no credentials
+ * (the kubeconfig's user does), a proxy is http://. */
+static int parse_endpoint(const char *s, bool proxy, struct url *u, const char **why)
+{
+	int ret;
+
+	if (proxy && strncasecmp(s, "http://", 7)) {
+		*u = (struct url){};
+		*why = "only http:// proxies are supported";
+		return -EINVAL;
+	}
+	ret = url_parse(s, u, why);
+	if (ret == 0 && !proxy && u->user) {
+		url_clear(u);
+		*why = "credentials in the URL are not used; the kubeconfig's user is";
+		return -EINVAL;
+	}
+	return ret;
+}
+
+int bw_http_url_check(const char *url, bool proxy, const char **why)
+{
+	struct url u;
+	int ret = parse_endpoint(url, proxy, &u, why);
+
+	url_clear(&u);
+	return ret;
+}
+
+/* AF_INET or AF_INET6 with the address in out (16 bytes), when s is an
+ * address; 0 when it is a name. */
+static int address_family(const char *s, unsigned char out[16])
+{
+	if (inet_pton(AF_INET, s, out) == 1)
+		return AF_INET;
+	return inet_pton(AF_INET6, s, out) == 1 ? AF_INET6 : 0;
+}
+
 static bool is_ip_literal(const char *host)
 {
-	unsigned char a[sizeof(struct in6_addr)];
+	unsigned char a[16];
 
-	return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+	return address_family(host, a) != 0;
 }
 
 /* Go's rule, which kubectl follows: requests to localhost and loopback
@@ -269,10 +298,7 @@ static bool no_proxy_entry(const char *e, size_t n, const char *host, unsigned p
 	entry[n] = '\0';
 	if (!strcmp(entry, "*"))
 		return true;
-	if (inet_pton(AF_INET, host, h) == 1)
-		hf = AF_INET;
-	else if (inet_pton(AF_INET6, host, h) == 1)
-		hf = AF_INET6;
+	hf = address_family(host, h);
 
 	slash = strchr(entry, '/');
 	if (slash) { /* a CIDR block: addresses only */
@@ -281,7 +307,7 @@ static bool no_proxy_entry(const char *e, size_t n, const char *host, unsigned p
 		int nf;
 
 		*slash = '\0';
-		nf = inet_pton(AF_INET, entry, net) == 1 ? AF_INET : inet_pton(AF_INET6, entry, net) == 1 ? AF_INET6 : 0;
+		nf = address_family(entry, net);
 		if (!nf || nf != hf || *end || end == slash + 1 || bits > (nf == AF_INET ? 32u : 128u))
 			return false;
 		return prefix_match(h, net, (unsigned)bits);
@@ -310,9 +336,7 @@ static bool no_proxy_entry(const char *e, size_t n, const char *host, unsigned p
 		*colon = '\0';
 	}
 	if (hf) {
-		int nf = inet_pton(AF_INET, name, net) == 1 ? AF_INET : inet_pton(AF_INET6, name, net) == 1 ? AF_INET6 : 0;
-
-		return nf == hf && !memcmp(h, net, hf == AF_INET ? 4 : 16);
+		return address_family(name, net) == hf && !memcmp(h, net, hf == AF_INET ? 4 : 16);
 	}
 	/* a name: itself and its subdomains; ".name" and "*.name": subdomains */
 	{
@@ -407,14 +431,10 @@ static int choose_proxy(struct bw_http_client *c, const char *configured, char *
 	} else if (!*value) {
 		return 0;
 	}
-	if (strncasecmp(value, "http://", 7))
-		return error_set(error, -EINVAL, "proxy %s: only http:// proxies are supported", value);
-	ret = url_parse(value, &c->proxy, &why);
+	ret = parse_endpoint(value, true, &c->proxy, &why);
 	if (ret < 0)
 		return error_set(error, ret, "proxy %s: %s", value, why);
 	c->proxied = true;
-	if (!(c->proxy_desc = strdup(c->proxy.authority)))
-		return error_set(error, -ENOMEM, "out of memory");
 	if (c->proxy.user) {
 		_cleanup_free_ char *plain = strprintf("%s:%s", c->proxy.user, c->proxy.password ? c->proxy.password : "");
 		_cleanup_free_ char *b64 = plain ? base64((const unsigned char *)plain, strlen(plain)) : NULL;
@@ -457,12 +477,11 @@ int bw_http_client_new(const struct bw_http_client_options *o, struct bw_http_cl
 		return error_set(error, -ENOMEM, "out of memory");
 	c->fd = -1;
 	c->cancel_fd = -1;
-	ret = url_parse(o->server, &c->server, &why);
+	ret = parse_endpoint(o->server, false, &c->server, &why);
 	if (ret < 0)
 		return error_set(error, ret, "server %s: %s", o->server, why);
-	if (c->server.user)
-		return error_set(error, -EINVAL, "server %s: credentials in the URL are not used; the kubeconfig's user is",
-			    o->server);
+	if (o->user_agent && o->user_agent[strcspn(o->user_agent, "\r\n")])
+		return error_set(error, -EINVAL, "the user agent has a line break");
 	ret = choose_proxy(c, o->proxy, error);
 	if (ret < 0)
 		return ret;
@@ -523,7 +542,6 @@ void bw_http_client_free(struct bw_http_client *c)
 	url_clear(&c->server);
 	url_clear(&c->proxy);
 	free_secret(c->proxy_authorization);
-	free(c->proxy_desc);
 	free((char *)c->tls.ca_data);
 	free((char *)c->tls.ca_file);
 	free((char *)c->tls.cert_data);
@@ -546,7 +564,7 @@ void bw_http_client_cancel(struct bw_http_client *c)
 
 const char *bw_http_client_proxy(const struct bw_http_client *c)
 {
-	return c->proxied ? c->proxy_desc : NULL;
+	return c->proxied ? c->proxy.authority : NULL;
 }
 
 /* ---- waiting ---- */
@@ -562,7 +580,7 @@ static int wait_fd(struct bw_http_client *c, int fd, short events, uint64_t dead
 		if (atomic_load(&c->cancelled))
 			return -ECANCELED;
 		if (deadline) {
-			uint64_t now = now_ns();
+			uint64_t now = clock_ns(CLOCK_MONOTONIC);
 
 			if (now >= deadline)
 				return -ETIMEDOUT;
@@ -773,24 +791,24 @@ static int proxy_tunnel(struct bw_http_client *c, uint64_t deadline, const struc
 
 		if (have == PROXY_ANSWER_MAX)
 			return error_set(error, -EIO, "proxy %s: its answer to CONNECT is longer than %d bytes",
-				    c->proxy_desc, PROXY_ANSWER_MAX);
+				    c->proxy.authority, PROXY_ANSWER_MAX);
 		n = conn_recv(c, answer + have, PROXY_ANSWER_MAX - have, deadline, d, error);
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
 			return error_set(error, -ECONNRESET, "proxy %s closed the connection instead of answering CONNECT",
-				    c->proxy_desc);
+				    c->proxy.authority);
 		have += (size_t)n;
 	}
 	answer[have] = '\0';
 	if ((size_t)((char *)memmem(answer, have, "\r\n\r\n", 4) - answer) + 4 != have)
-		return error_set(error, -EIO, "proxy %s sent data after its answer to CONNECT", c->proxy_desc);
+		return error_set(error, -EIO, "proxy %s sent data after its answer to CONNECT", c->proxy.authority);
 	eol = strstr(answer, "\r\n");
 	*eol = '\0';
 	if (sscanf(answer, "HTTP/1.%*1[01] %3d", &status) != 1)
-		return error_set(error, -EIO, "proxy %s: not an HTTP answer to CONNECT: %.100s", c->proxy_desc, answer);
+		return error_set(error, -EIO, "proxy %s: not an HTTP answer to CONNECT: %.100s", c->proxy.authority, answer);
 	if (status / 100 != 2)
-		return error_set(error, -EIO, "proxy %s refused the tunnel to %s: %.200s", c->proxy_desc,
+		return error_set(error, -EIO, "proxy %s refused the tunnel to %s: %.200s", c->proxy.authority,
 			    c->server.hostport, answer);
 	return 0;
 }
@@ -1026,11 +1044,6 @@ static int read_response(struct bw_http_client *c, const struct bw_http_response
 
 /* ---- requests ---- */
 
-static bool has_line_break(const char *s)
-{
-	return s && s[strcspn(s, "\r\n")];
-}
-
 /* Header lines: "Name: value\r\n" each, nothing else. */
 static bool headers_valid(const char *h)
 {
@@ -1089,7 +1102,7 @@ int bw_http_request(struct bw_http_client *c, const char *method, const char *ta
 	if (error)
 		*error = NULL;
 	if (!method[0] || method[strcspn(method, " \r\n")] || !target || target[0] != '/' ||
-	    target[strcspn(target, " \r\n")] || !headers_valid(headers) || has_line_break(c->user_agent))
+	    target[strcspn(target, " \r\n")] || !headers_valid(headers))
 		return error_set(error, -EINVAL, "a method, target or header that cannot be sent");
 	if (atomic_load(&c->cancelled))
 		return error_set(error, -ECANCELED, "cancelled");

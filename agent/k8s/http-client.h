@@ -59,6 +59,11 @@ struct bw_http_response {
 	void *userdata;
 };
 
+/* Whether url can be a client's server (proxy false) or its proxy: 0, or
+ * -EINVAL (-ENOMEM) with *why (static text) saying why not. The same check
+ * bw_http_client_new() makes, for reading a kubeconfig. */
+int bw_http_url_check(const char *url, bool proxy, const char **why);
+
 /* 0 and *out, or a negative errno (-EINVAL: a server or proxy URL that
  * cannot be used) with *error set. No connection is made here. */
 int bw_http_client_new(const struct bw_http_client_options *opts, struct bw_http_client **out, char **error);

@@ -1077,7 +1077,6 @@ struct bw_kube_reflector *bw_kube_reflector_new(const struct bw_kube_config *cfg
 						const struct bw_kube_reflector_options *opts, char **error)
 {
 	struct bw_kube_reflector *r;
-	pthread_condattr_t ca;
 
 	if (error)
 		*error = NULL;
@@ -1100,10 +1099,7 @@ struct bw_kube_reflector *bw_kube_reflector_new(const struct bw_kube_config *cfg
 	r->cache = json_object_new_object();
 	if (getrandom(&r->rnd, sizeof(r->rnd), GRND_NONBLOCK) != sizeof(r->rnd))
 		r->rnd = clock_ns(CLOCK_MONOTONIC) ^ (uint64_t)(uintptr_t)r;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&r->cond);
 	pthread_mutex_init(&r->lock, NULL);
 	if (!r->path || !r->cache) {
 		error_set(error, -ENOMEM, "out of memory");

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "http-client.h"
 #include "kube-config.h"
 #include "util.h"
 
@@ -463,7 +464,7 @@ static int kc_dir(struct kc *k)
 static int kc_load(struct kc *k, const char *context, struct bw_kube_config *c)
 {
 	yaml_node_t *root = yaml_document_get_root_node(&k->doc), *ctx, *cluster, *user, *v;
-	const char *ctx_name = context, *cluster_name, *user_name, *s;
+	const char *ctx_name = context, *cluster_name, *user_name, *s, *why = NULL;
 	size_t ci, cli, ui;
 	bool found;
 	_cleanup_free_ char *cf = NULL, *clf = NULL, *uf = NULL;
@@ -513,9 +514,8 @@ static int kc_load(struct kc *k, const char *context, struct bw_kube_config *c)
 		return k->err;
 	if (!s || !s[0])
 		return kc_fail(k, cluster, -EINVAL, "%s.server: missing", clf);
-	if (!startswith(s, "https://") && !startswith(s, "http://"))
-		return kc_fail(k, map_get(k, cluster, "server"), -EINVAL,
-			       "%s.server: \"%s\" is not an http:// or https:// URL", clf, s);
+	if (bw_http_url_check(s, false, &why) < 0)
+		return kc_fail(k, map_get(k, cluster, "server"), -EINVAL, "%s.server: \"%s\": %s", clf, s, why);
 	if (set_str(k, &c->server, s) < 0)
 		return k->err;
 	for (size_t l = strlen(c->server); l > 0 && c->server[l - 1] == '/'; l--)
@@ -523,7 +523,11 @@ static int kc_load(struct kc *k, const char *context, struct bw_kube_config *c)
 	if (resolve_file(k, cluster, "certificate-authority", clf, &c->ca_file) < 0 ||
 	    decode_pem(k, cluster, "certificate-authority-data", clf, &c->ca_data) < 0 ||
 	    get_bool(k, cluster, "insecure-skip-tls-verify", clf, &c->insecure_skip_tls_verify) < 0 ||
-	    get_str(k, cluster, "proxy-url", clf, &s) < 0 || set_str(k, &c->proxy_url, s) < 0)
+	    get_str(k, cluster, "proxy-url", clf, &s) < 0)
+		return k->err;
+	if (s && bw_http_url_check(s, true, &why) < 0)
+		return kc_fail(k, map_get(k, cluster, "proxy-url"), -EINVAL, "%s.proxy-url: \"%s\": %s", clf, s, why);
+	if (set_str(k, &c->proxy_url, s) < 0)
 		return k->err;
 	if (c->insecure_skip_tls_verify && (c->ca_file || c->ca_data))
 		return kc_fail(k, map_get(k, cluster, "insecure-skip-tls-verify"), -EINVAL,

@@ -402,7 +402,12 @@ static void test_kubeconfig_errors(void)
 	ASSERT(load_fails("clusters: [{name: c}]\n" CTX, NULL, -EINVAL,
 			  ": clusters[0].cluster.server: missing"));
 	ASSERT(load_fails("clusters: [{name: c, cluster: {server: 'ftp://a'}}]\n" CTX, NULL, -EINVAL,
-			  ":1:40: clusters[0].cluster.server: \"ftp://a\" is not an http:// or https:// URL"));
+			  ":1:40: clusters[0].cluster.server: \"ftp://a\": the scheme must be http:// or https://"));
+	ASSERT(load_fails("clusters: [{name: c, cluster: {server: 'https://a:99999'}}]\n" CTX, NULL, -EINVAL,
+			  ":1:40: clusters[0].cluster.server: \"https://a:99999\": the port is not a number from 1 to 65535"));
+	ASSERT(load_fails("clusters: [{name: c, cluster: {server: 'https://a', proxy-url: 'socks5://p:1080'}}]\n" CTX,
+			  NULL, -EINVAL,
+			  ":1:64: clusters[0].cluster.proxy-url: \"socks5://p:1080\": only http:// proxies are supported"));
 	ASSERT(load_fails("clusters: [{name: c, cluster: {server: [a]}}]\n" CTX, NULL, -EINVAL,
 			  ":1:40: clusters[0].cluster.server: expected a string"));
 	ASSERT(load_fails("clusters: [{name: c, cluster: {server: 'https://a', certificate-authority-data: 'Zm9v!'}}]\n"
