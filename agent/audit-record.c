@@ -9,7 +9,6 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-#include <json-c/json.h>
 
 #include "audit-record.h"
 #include "process-table.h"
@@ -45,6 +44,7 @@ static const char *numeric_fields[] = {
 	"KUBEPODS_CGROUPS_NEW", "KUBEPODS_FULL", "PROCESSES_TRACKED", "PROCESSES_EXITED",
 	"PROCESSES_UNTRACKED_EXEC", "EVENTS_DEFERRED", "KUBEPODS_CGROUPS_ANNOUNCED",
 	"APPLY_US", "PARSE_US", "PLAN_US", "PUBLISH_US", "COMPILED", "CGROUP_TREE_CHANGES", "WALKED",
+	"RULESETS_NEW", "RULESETS_SPARED", "OUTER_UPDATES", "CLUSTER_POLICIES", "PODS", "NAMESPACES",
 };
 static pthread_once_t numeric_sorted = PTHREAD_ONCE_INIT;
 
@@ -101,63 +101,79 @@ void bw_record_builder_init(struct bw_record_builder *b, enum bw_record_kind kin
 	b->message = SIZE_MAX;
 }
 
-/* Room for n more bytes in buf. */
-static bool reserve(struct bw_record_builder *b, size_t n)
+/* Room for more bytes at the end of b; false (and b->oom) if there is none. */
+static bool text_reserve(struct bw_text *b, size_t more)
 {
-	size_t size = b->size ? b->size : 1024;
-	char *nb;
+	size_t cap;
+	char *s;
 
 	if (b->oom)
 		return false;
-	if (b->len + n <= b->size)
+	if (b->len + more <= b->cap)
 		return true;
-	while (size < b->len + n)
-		size *= 2;
-	nb = realloc(b->buf, size);
-	if (!nb) {
+	for (cap = b->cap ? b->cap : 1024; cap < b->len + more; cap *= 2)
+		;
+	s = realloc(b->s, cap);
+	if (!s) {
 		b->oom = true;
 		return false;
 	}
-	b->buf = nb;
-	b->size = size;
+	b->s = s;
+	b->cap = cap;
 	return true;
+}
+
+static void text_put(struct bw_text *b, const char *p, size_t n)
+{
+	if (text_reserve(b, n)) {
+		memcpy(b->s + b->len, p, n);
+		b->len += n;
+	}
+}
+
+/* Room for n more bytes in the builder's text. */
+static bool reserve(struct bw_record_builder *b, size_t n)
+{
+	if (!b->oom && !text_reserve(&b->text, n))
+		b->oom = true;
+	return !b->oom;
 }
 
 /* Appends s (n bytes) and a NUL; returns its offset or SIZE_MAX. */
 static size_t put(struct bw_record_builder *b, const char *s, size_t n)
 {
-	size_t at = b->len;
+	size_t at = b->text.len;
 
 	if (!reserve(b, n + 1))
 		return SIZE_MAX;
-	memcpy(b->buf + at, s, n);
-	b->buf[at + n] = '\0';
-	b->len += n + 1;
+	memcpy(b->text.s + at, s, n);
+	b->text.s[at + n] = '\0';
+	b->text.len += n + 1;
 	return at;
 }
 
 /* Appends a formatted string and a NUL; returns its offset or SIZE_MAX. */
 static size_t putv(struct bw_record_builder *b, const char *fmt, va_list ap)
 {
-	size_t at = b->len;
+	size_t at = b->text.len;
 	va_list aq;
 	int n;
 
 	if (!reserve(b, 64))
 		return SIZE_MAX;
 	va_copy(aq, ap);
-	n = vsnprintf(b->buf + at, b->size - at, fmt, aq);
+	n = vsnprintf(b->text.s + at, b->text.cap - at, fmt, aq);
 	va_end(aq);
 	if (n < 0) {
 		b->oom = true;
 		return SIZE_MAX;
 	}
-	if ((size_t)n >= b->size - at) {
+	if ((size_t)n >= b->text.cap - at) {
 		if (!reserve(b, (size_t)n + 1))
 			return SIZE_MAX;
-		vsnprintf(b->buf + at, b->size - at, fmt, ap);
+		vsnprintf(b->text.s + at, b->text.cap - at, fmt, ap);
 	}
-	b->len += (size_t)n + 1;
+	b->text.len += (size_t)n + 1;
 	return at;
 }
 
@@ -208,13 +224,13 @@ void bw_record_builder_message(struct bw_record_builder *b, const char *fmt, ...
 	va_list ap;
 
 	va_start(ap, fmt);
-	b->message = putv(b, fmt, ap); /* an earlier message stays in buf, unused */
+	b->message = putv(b, fmt, ap); /* an earlier message stays in text, unused */
 	va_end(ap);
 }
 
 void bw_record_builder_clear(struct bw_record_builder *b)
 {
-	free(b->buf);
+	free(b->text.s);
 	free(b->fields);
 	memset(b, 0, sizeof(*b));
 	b->message = SIZE_MAX;
@@ -231,7 +247,7 @@ struct bw_record *bw_record_builder_finish(struct bw_record_builder *b)
 		goto out;
 	if (b->message == SIZE_MAX && (b->message = put(b, "", 0)) == SIZE_MAX)
 		goto out;
-	r = malloc(head + b->len);
+	r = malloc(head + b->text.len);
 	if (!r)
 		goto out;
 	atomic_init(&r->refs, 1);
@@ -240,7 +256,7 @@ struct bw_record *bw_record_builder_finish(struct bw_record_builder *b)
 	r->priority = b->priority;
 	r->n_fields = b->n;
 	strings = (char *)r + head;
-	memcpy(strings, b->buf, b->len);
+	memcpy(strings, b->text.s, b->text.len);
 	r->message = strings + b->message;
 	for (size_t i = 0; i < b->n; i++) {
 		r->fields[i].key = strings + b->fields[i].key;
@@ -491,6 +507,29 @@ int bw_record_decode(const void *data, size_t size, const struct bw_record_conte
 
 /* ---- JSON ---------------------------------------------------------------- */
 
+/* The length of the well-formed UTF-8 sequence at p (n bytes left), 0 if
+ * it is ill-formed: truncated, overlong, a surrogate or beyond U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0], len, cp;
+
+	if (c < 0x80)
+		return 1;
+	len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+	if (!len || len > n)
+		return 0;
+	cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+	for (unsigned k = 1; k < len; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[k] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
 char *bw_utf8_sanitize(const char *s)
 {
 	size_t n = strlen(s), o = 0;
@@ -500,28 +539,8 @@ char *bw_utf8_sanitize(const char *s)
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < n;) {
-		unsigned c = p[i], len, cp;
+		size_t len = utf8_sequence(p + i, n - i);
 
-		if (c < 0x80) {
-			out[o++] = (char)c;
-			i++;
-			continue;
-		}
-		len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
-		if (len == 3 && c > 0xef)
-			len = 0;
-		cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-		for (unsigned k = 1; len && k < len; k++) {
-			if (i + k >= n || (p[i + k] & 0xc0) != 0x80) {
-				len = 0;
-				break;
-			}
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		/* overlong, surrogate or beyond U+10FFFF: ill-formed */
-		if (len && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-			    (cp >= 0xd800 && cp <= 0xdfff)))
-			len = 0;
 		if (!len) {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
@@ -536,23 +555,6 @@ char *bw_utf8_sanitize(const char *s)
 	return out;
 }
 
-static struct json_object *json_text(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	char *clean;
-
-	/* Most values are ASCII: no copy to make them valid UTF-8. */
-	while (*p && *p < 0x80)
-		p++;
-	if (!*p)
-		return json_object_new_string_len(s, (int)(p - (const unsigned char *)s));
-	clean = bw_utf8_sanitize(s);
-	struct json_object *v = json_object_new_string(clean ? clean : "");
-
-	free(clean);
-	return v;
-}
-
 const char *bw_record_kind_name(enum bw_record_kind k)
 {
 	switch (k) {
@@ -564,41 +566,164 @@ const char *bw_record_kind_name(enum bw_record_kind k)
 	}
 }
 
+static void text_put_int(struct bw_text *b, int64_t v)
+{
+	char d[24], *e = d + sizeof(d), *p = e;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	text_put(b, p, (size_t)(e - p));
+}
+
+/* s as a JSON string, quotes included: '"', '\' and control characters
+ * escaped as RFC 8259 says (the short forms where there is one), every
+ * ill-formed UTF-8 sequence as U+FFFD, so that every line is valid JSON
+ * whatever bytes a path holds. Runs of plain bytes are copied at once:
+ * this is the file sink's inner loop under an event flood. */
+static void text_put_json_string(struct bw_text *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t run = 0;
+
+	/* Each byte becomes at most 6 ("\u001f"); reserving for that up
+	 * front keeps the loop free of checks. */
+	if (!text_reserve(b, n * 6 + 2))
+		return;
+	b->s[b->len++] = '"';
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		char *o;
+
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			run++;
+			i++;
+			continue;
+		}
+		memcpy(b->s + b->len, p + i - run, run);
+		b->len += run;
+		run = 0;
+		o = b->s + b->len;
+		if (c >= 0x80) {
+			size_t len = utf8_sequence(p + i, n - i);
+
+			if (len) {
+				memcpy(o, p + i, len);
+				b->len += len;
+				i += len;
+			} else {
+				memcpy(o, "\xef\xbf\xbd", 3); /* 3 bytes for 1: within the 6 */
+				b->len += 3;
+				i++;
+			}
+			continue;
+		}
+		o[0] = '\\';
+		switch (c) {
+		case '"': o[1] = '"'; b->len += 2; break;
+		case '\\': o[1] = '\\'; b->len += 2; break;
+		case '\b': o[1] = 'b'; b->len += 2; break;
+		case '\f': o[1] = 'f'; b->len += 2; break;
+		case '\n': o[1] = 'n'; b->len += 2; break;
+		case '\r': o[1] = 'r'; b->len += 2; break;
+		case '\t': o[1] = 't'; b->len += 2; break;
+		default:
+			memcpy(o + 1, "u00", 3);
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 0xf];
+			b->len += 6;
+		}
+		i++;
+	}
+	memcpy(b->s + b->len, p + n - run, run);
+	b->len += run;
+	b->s[b->len++] = '"';
+}
+
+/* A numeric field's value as a JSON number, if it is a decimal integer
+ * that fits in 64 bits; false otherwise (it is then written as a string). */
+static bool parse_int(const char *v, int64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(v, &end, 10);
+	return !errno && !*end && end != v;
+}
+
+/* The record's time with the seconds' part formatted once per second and
+ * thread (strftime per record showed in the flood profile). */
+static void text_put_time(struct bw_text *b, uint64_t realtime_ns)
+{
+	static _Thread_local uint64_t cached_sec = UINT64_MAX;
+	static _Thread_local char base[32];
+	static _Thread_local size_t base_len;
+	uint64_t sec = realtime_ns / 1000000000ULL, ns = realtime_ns % 1000000000ULL;
+	char frac[12];
+
+	if (sec != cached_sec) {
+		time_t t = (time_t)sec;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		base_len = strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = sec;
+	}
+	frac[0] = '.';
+	for (int i = 9; i >= 1; i--, ns /= 10)
+		frac[i] = (char)('0' + ns % 10);
+	frac[10] = 'Z';
+	text_put(b, "\"", 1);
+	text_put(b, base, base_len);
+	text_put(b, frac, 11);
+	text_put(b, "\"", 1);
+}
+
+int bw_record_append_json(const struct bw_record *r, struct bw_text *out)
+{
+	const char *kind = bw_record_kind_name(r->kind);
+
+	text_put(out, "{\"time\":", 8);
+	text_put_time(out, r->time_realtime_ns);
+	text_put(out, ",\"kind\":", 8);
+	text_put_json_string(out, kind, strlen(kind));
+	text_put(out, ",\"priority\":", 12);
+	text_put_int(out, r->priority);
+	for (size_t i = 0; i < r->n_fields; i++) {
+		const char *k = r->fields[i].key, *v = r->fields[i].value;
+		char key[64];
+		size_t n;
+		int64_t num;
+
+		/* Field names in lower case: "TARGET" -> "target". */
+		for (n = 0; k[n] && n < sizeof(key) - 1; n++)
+			key[n] = (char)(k[n] >= 'A' && k[n] <= 'Z' ? k[n] + 32 : k[n]);
+		text_put(out, ",", 1);
+		text_put_json_string(out, key, n);
+		text_put(out, ":", 1);
+		if (bw_field_is_numeric(k) && parse_int(v, &num))
+			text_put_int(out, num);
+		else
+			text_put_json_string(out, v, strlen(v));
+	}
+	text_put(out, ",\"message\":", 11);
+	text_put_json_string(out, r->message, strlen(r->message));
+	text_put(out, "}\n", 2);
+	return out->oom ? -ENOMEM : 0;
+}
+
 char *bw_record_to_json(const struct bw_record *r)
 {
-	struct json_object *o = json_object_new_object();
-	char ts[64], *out = NULL;
+	struct bw_text t = { 0 };
 
-	if (!o)
+	if (bw_record_append_json(r, &t) < 0 || !text_reserve(&t, 1)) {
+		free(t.s);
 		return NULL;
-	bw_format_time(r->time_realtime_ns, ts, sizeof(ts));
-	json_object_object_add(o, "time", json_object_new_string(ts));
-	json_object_object_add(o, "kind", json_object_new_string(bw_record_kind_name(r->kind)));
-	json_object_object_add(o, "priority", json_object_new_int(r->priority));
-	for (size_t i = 0; i < r->n_fields; i++) {
-		char key[64];
-		size_t k;
-		struct json_object *v = NULL;
-
-		for (k = 0; r->fields[i].key[k] && k < sizeof(key) - 1; k++)
-			key[k] = (char)((r->fields[i].key[k] >= 'A' && r->fields[i].key[k] <= 'Z')
-						? r->fields[i].key[k] + 32 : r->fields[i].key[k]);
-		key[k] = '\0';
-		if (bw_field_is_numeric(r->fields[i].key)) {
-			char *end;
-			long long n;
-
-			errno = 0;
-			n = strtoll(r->fields[i].value, &end, 10);
-			if (!errno && !*end && end != r->fields[i].value)
-				v = json_object_new_int64(n);
-		}
-		json_object_object_add(o, key, v ? v : json_text(r->fields[i].value));
 	}
-	json_object_object_add(o, "message", json_text(r->message));
-	if (asprintf(&out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-								     JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
-		out = NULL;
-	json_object_put(o);
-	return out;
+	t.s[t.len] = '\0';
+	return t.s;
 }

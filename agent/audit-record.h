@@ -84,6 +84,14 @@ struct bw_record *bw_record_ref(struct bw_record *r);
 void bw_record_unref(struct bw_record *r);
 const char *bw_record_get(const struct bw_record *r, const char *key);
 
+/* Text that grows as it is appended to; oom once an allocation failed
+ * (what was appended before stays). */
+struct bw_text {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
 /* Builds a record field by field; every string is copied. */
 struct bw_record_builder {
 	enum bw_record_kind kind;
@@ -92,10 +100,9 @@ struct bw_record_builder {
 	/* Keys, values and the message, each NUL-terminated, one after the
 	 * other in one buffer (a record is a few allocations, not one per
 	 * string: measured by bench/ under an event flood). */
-	char *buf;
-	size_t len, size;
-	size_t message;          /* offset in buf; SIZE_MAX: none */
-	struct { size_t key, value; } *fields; /* offsets in buf */
+	struct bw_text text;
+	size_t message;          /* offset in text; SIZE_MAX: none */
+	struct { size_t key, value; } *fields; /* offsets in text */
 	size_t n, cap;
 	bool oom;
 };
@@ -146,9 +153,17 @@ const char *bw_record_kind_name(enum bw_record_kind k);
 /* A copy of s in which every ill-formed UTF-8 sequence is U+FFFD. */
 char *bw_utf8_sanitize(const char *s);
 
-/* One JSON object, newline included; caller frees. Values are made valid
- * UTF-8 (ill-formed bytes become U+FFFD) so that every line is valid JSON. Keys are the field names
- * in lower case, plus "time", "kind", "priority" and "message". */
+
+/* A record as one JSON object and a newline, appended to out (out->len
+ * grows by the line's length; out->s is not NUL-terminated). Values are
+ * made valid UTF-8 (ill-formed bytes become U+FFFD) so that every line is
+ * valid JSON; numeric fields (bw_field_is_numeric) are JSON numbers. Keys
+ * are the field names in lower case, after "time", "kind" and "priority",
+ * and "message" last. Written straight into out, without a JSON tree: the
+ * file sink's cost per event under a flood (bench/). Returns 0 or -ENOMEM. */
+int bw_record_append_json(const struct bw_record *r, struct bw_text *out);
+
+/* The same line in a string of its own; caller frees. */
 char *bw_record_to_json(const struct bw_record *r);
 
 int64_t bw_boot_to_realtime_offset(void);

@@ -25,10 +25,10 @@ struct file_sink {
 	unsigned keep;
 	bool partial;       /* the last line was cut short */
 	/* Lines of a batch, written with one write() (bench/: a write per
-	 * record was half of the sink's time under an event flood). */
-	char *buf;
-	size_t len, size_buf;
-	size_t lines;       /* complete lines in buf */
+	 * record was half of the sink's time under an event flood), each
+	 * record's JSON appended in place. */
+	struct bw_text batch;
+	size_t lines;       /* complete lines in batch */
 	size_t *ends;       /* offset after each line */
 	size_t lines_cap;
 };
@@ -179,7 +179,7 @@ static int file_flush(struct file_sink *f, size_t *written)
 	size_t done;
 	int ret;
 
-	if (!f->len)
+	if (!f->batch.len)
 		return 0;
 	if (f->partial) {
 		ret = write_all(f->fd, "\n", 1, &done);
@@ -188,7 +188,7 @@ static int file_flush(struct file_sink *f, size_t *written)
 		f->size++;
 		f->partial = false;
 	}
-	ret = write_all(f->fd, f->buf, f->len, &done);
+	ret = write_all(f->fd, f->batch.s, f->batch.len, &done);
 	f->size += done;
 	for (size_t i = 0; i < f->lines && f->ends[i] <= done; i++)
 		(*written)++;
@@ -200,7 +200,7 @@ static int file_flush(struct file_sink *f, size_t *written)
 		f->partial = done > 0 && (i == f->lines || f->ends[i] != done);
 	}
 out:
-	f->len = f->lines = 0;
+	f->batch.len = f->lines = 0;
 	return ret;
 }
 
@@ -224,43 +224,32 @@ static int file_write_batch(struct bw_sink *s, struct bw_record *const *rs, size
 		f->ends = e;
 		f->lines_cap = n;
 	}
-	f->len = f->lines = 0;
+	f->batch.len = f->lines = 0;
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *line = bw_record_to_json(rs[i]);
+		const size_t start = f->batch.len;
 		size_t len;
 
-		if (!line) {
+		if (bw_record_append_json(rs[i], &f->batch) < 0) {
+			f->batch.len = start; /* what fit of this line goes */
+			f->batch.oom = false;
 			ret = -ENOMEM;
 			break;
 		}
-		len = strlen(line);
+		len = f->batch.len - start;
 		/* Rotate before the line that would pass the limit (what is
-		 * batched so far goes to the old file). */
-		if (f->regular && f->max_bytes && f->size + f->len > 0 &&
-		    f->size + f->len + len + f->partial > f->max_bytes) {
+		 * batched so far goes to the old file, this line to the new). */
+		if (f->regular && f->max_bytes && f->size + start > 0 &&
+		    f->size + start + len + f->partial > f->max_bytes) {
+			f->batch.len = start;
 			if ((ret = file_flush(f, written)) < 0)
 				return ret;
 			if ((ret = file_rotate(f)) < 0)
 				return ret;
 			f->partial = false; /* the cut line stays in the old file */
+			memmove(f->batch.s, f->batch.s + start, len);
+			f->batch.len = len;
 		}
-		if (f->len + len > f->size_buf) {
-			size_t size = f->size_buf ? f->size_buf : 65536;
-			char *nb;
-
-			while (size < f->len + len)
-				size *= 2;
-			nb = realloc(f->buf, size);
-			if (!nb) {
-				ret = -ENOMEM;
-				break;
-			}
-			f->buf = nb;
-			f->size_buf = size;
-		}
-		memcpy(f->buf + f->len, line, len);
-		f->len += len;
-		f->ends[f->lines++] = f->len;
+		f->ends[f->lines++] = f->batch.len;
 	}
 	{
 		int r = file_flush(f, written);
@@ -285,7 +274,7 @@ static void file_free(struct bw_sink *s)
 		return;
 	file_close(s);
 	free(f->path);
-	free(f->buf);
+	free(f->batch.s);
 	free(f->ends);
 	free(f);
 	s->impl = NULL;

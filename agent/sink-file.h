@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The JSON-lines sink: every record as one line of JSON (bw_record_to_json:
- * the field names in lower case, plus "time", "kind" and "message"), to
- * standard output or appended to a file.
+ * The JSON-lines sink: every record as one line of JSON
+ * (bw_record_append_json: the field names in lower case, plus "time",
+ * "kind", "priority" and "message"), to standard output or appended to a file.
  *
  * A file is opened O_APPEND|O_CLOEXEC, created 0640 (the umask applies). It
  * rotates by size: when the next line would take the file past max_bytes,

@@ -17,12 +17,13 @@
  *       naming FILE is appended to EVENTS_FILE (the agent's file sink); the
  *       time from just before the open to the line being readable is the
  *       kernel-to-sink latency. Prints p50_us, p99_us, max_us, lost.
- *   bulwark-bench [--cgroup DIR] propagate DIR ON.yaml OFF.yaml TARGET COUNT
+ *   bulwark-bench [--cgroup DIR] propagate DIR ON.yaml OFF.yaml TARGET COUNT [PROBE_US]
  *       COUNT times: put ON.yaml (a rule denying reads of TARGET) into the
  *       policy directory DIR as one rename, and time until opening TARGET
- *       fails with EPERM; then OFF.yaml, until it opens again. Prints
- *       p50_ms, p99_ms, max_ms for both directions. TARGET udp:ADDR:PORT
- *       probes with a UDP connect instead (a network deny rule).
+ *       fails with EPERM; then OFF.yaml, until it opens again, probing every
+ *       PROBE_US (default 100). Prints p50_ms, p99_ms, max_ms for both
+ *       directions. TARGET udp:ADDR:PORT probes with a UDP connect instead
+ *       (a network deny rule).
  *
  *   bulwark-bench maps
  *       every BPF map in the system (the bench's guest runs bulwarkd alone),
@@ -364,8 +365,11 @@ static int probe(const char *target)
 	return e;
 }
 
-/* Spins until probing target gives want_errno (0: success); 10 s at most. */
-static int until_open(const char *target, int want_errno)
+/* Probes until target gives want_errno (0: success), every gap_us; 10 s
+ * at most. The gap is the measurement's resolution, and what the probing
+ * costs the agent on a shared CPU: every probe that is still refused is a
+ * blocked open the kernel judges and reports. */
+static int until_open(const char *target, int want_errno, long gap_us)
 {
 	uint64_t end = now_ns(CLOCK_MONOTONIC) + 10000000000ULL;
 
@@ -374,7 +378,7 @@ static int until_open(const char *target, int want_errno)
 
 		if (e == want_errno)
 			return 0;
-		usleep(100); /* 0.1 ms resolution; leaves the agent the CPU */
+		usleep((useconds_t)gap_us);
 	}
 	return -1;
 }
@@ -382,32 +386,38 @@ static int until_open(const char *target, int want_errno)
 static int cmd_propagate(int argc, char **argv)
 {
 	uint64_t *on, *off;
-	long count;
+	long count, gap_us;
 	int n = 0;
 
 	if (argc < 6)
-		return fprintf(stderr, "usage: propagate DIR ON.yaml OFF.yaml FILE|udp:ADDR:PORT COUNT\n"), 2;
+		return fprintf(stderr, "usage: propagate DIR ON.yaml OFF.yaml FILE|udp:ADDR:PORT COUNT [PROBE_US]\n"), 2;
 	count = atol(argv[5]);
-	if (count <= 0)
-		return 2;
+	gap_us = argc > 6 ? atol(argv[6]) : 100;
+	if (count <= 0 || gap_us <= 0 || gap_us > 100000)
+		return fprintf(stderr, "propagate: COUNT must be positive, PROBE_US 1-100000\n"), 2;
 	on = calloc((size_t)count, sizeof(*on));
 	off = calloc((size_t)count, sizeof(*off));
 	for (long i = 0; i < count; i++, n++) {
-		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+		uint64_t t0 = now_ns(CLOCK_MONOTONIC), on_at = now_ns(CLOCK_REALTIME), off_at;
 
 		if (put_policy(argv[1], argv[2]) < 0)
 			return die("writing the policy");
-		if (until_open(argv[4], EPERM) < 0)
+		if (until_open(argv[4], EPERM, gap_us) < 0)
 			return fprintf(stderr, "bulwark-bench: the rule never took effect\n"), 1;
 		on[i] = now_ns(CLOCK_MONOTONIC) - t0;
 		t0 = now_ns(CLOCK_MONOTONIC);
+		off_at = now_ns(CLOCK_REALTIME);
 		if (put_policy(argv[1], argv[3]) < 0)
 			return die("writing the policy");
-		if (until_open(argv[4], 0) < 0)
+		if (until_open(argv[4], 0, gap_us) < 0)
 			return fprintf(stderr, "bulwark-bench: the rule was never lifted\n"), 1;
 		off[i] = now_ns(CLOCK_MONOTONIC) - t0;
-		if (getenv("BENCH_SAMPLES")) /* each sample in order, to find what an outlier follows */
-			fprintf(stderr, "sample %ld on_ms %.2f off_ms %.2f\n", i, on[i] / 1e6, off[i] / 1e6);
+		/* Each sample in order, with when each change was written (the
+		 * agent's applied records say when each apply ended and how
+		 * long it took: an outlier is a slow apply or a late start). */
+		if (getenv("BENCH_SAMPLES") && *getenv("BENCH_SAMPLES"))
+			fprintf(stderr, "sample %ld on_ms %.2f off_ms %.2f on_at %.6f off_at %.6f\n", i, on[i] / 1e6,
+				off[i] / 1e6, on_at / 1e9, off_at / 1e9);
 	}
 	qsort(on, (size_t)n, sizeof(*on), cmp_u64);
 	qsort(off, (size_t)n, sizeof(*off), cmp_u64);

@@ -244,7 +244,7 @@ w("")
 if propagate:
     w(f"- policy file renamed into the watched directory beside policies of 10, 1,000 and 10,000 rules and an "
       f"Audit policy, with 500 more cgroups on the node (the footprint's) → rule in force in the kernel (the next "
-      f"open fails with EPERM; probed every 0.1 ms), "
+      f"open fails with EPERM; probed every {int(propagate.get('probe_us', 100)) / 1000:g} ms), "
       f"{propagate.get('samples')} samples: p50 {propagate.get('on_p50_ms')} ms, p99 {propagate.get('on_p99_ms')} ms, "
       f"max {propagate.get('on_max_ms')} ms; lifted again: p50 {propagate.get('off_p50_ms')} ms, "
       f"p99 {propagate.get('off_p99_ms')} ms")
@@ -252,7 +252,8 @@ phost = next((kv for kind, kv in rows if kind == "propagate_host"), None)
 hparts = next((kv for kind, kv in rows if kind == "propagate_host_parts"), None)
 if phost:
     w(f"- the same natively on the host's CPU (bench/host/propagate-host.sh; degraded mode, where network rules "
-      f"are enforced for real: the toggled rule denies a UDP connect, the probe), {phost.get('samples')} samples: "
+      f"are enforced for real: the toggled rule denies a UDP connect, the probe, every "
+      f"{int(phost.get('probe_us', 100)) / 1000:g} ms), {phost.get('samples')} samples: "
       f"p50 {phost.get('on_p50_ms')} ms, p99 {phost.get('on_p99_ms')} ms; lifted again: p50 "
       f"{phost.get('off_p50_ms')} ms, p99 {phost.get('off_p99_ms')} ms"
       + (f"; an apply {int(hparts.get('apply_us', 0)) / 1000:.1f} ms median" if hparts else ""))
@@ -263,7 +264,8 @@ if parts:
       f"{int(parts.get('parse_us', 0)) / 1000:.1f} ms (only the changed file is read), building the plan "
       f"{int(parts.get('plan_us', 0)) / 1000:.1f} ms (the cgroup tree was walked by {parts.get('walks', '?')} of the "
       f"applies, the kept walk used by the others; unchanged rule sets are reused, "
-      f"{parts.get('compiled')} compiled), writing the kernel's maps {int(parts.get('publish_us', 0)) / 1000:.1f} ms")
+      f"{parts.get('compiled')} compiled), writing the kernel's maps {int(parts.get('publish_us', 0)) / 1000:.1f} ms"
+      + (f"; the slowest apply {int(parts['apply_max_us']) / 1000:.1f} ms" if parts.get('apply_max_us') else ""))
 w("")
 
 w("## Targets")

@@ -279,13 +279,14 @@ cp /scenario/propagate/off.yaml $B/prop/propagate.yaml
 # The default rate limit here: a blocked open every 0.1 ms is no event load.
 start_agent --policy-dir $B/prop --inventory /scenario/micro/inventory.yaml --events-file $B/prop.jsonl \
     --hook-socket none --journald false --syslog false
-p=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/r10 propagate $B/prop /scenario/propagate/on.yaml \
-    /scenario/propagate/off.yaml /srv/bench/propagate "$PROP_COUNT" | tr '\n' ' ')
+p=$(BENCH_SAMPLES=${BENCH_SAMPLES:-} bulwark-bench --cgroup /sys/fs/cgroup/bench/r10 propagate $B/prop \
+    /scenario/propagate/on.yaml /scenario/propagate/off.yaml /srv/bench/propagate "$PROP_COUNT" "${PROP_PROBE_US:-1000}" 2>$B/prop-samples.txt |
+    tr '\n' ' ')
 [ -n "$p" ] && pass "propagation measured" || {
-    fail "propagation measured"; grep -v '^policy' "$AGENT_STATUS"; cat "$AGENT_ERR"; tail -3 "$AGENT_OUT"; cat $B/prop/propagate.yaml
+    fail "propagation measured"; cat $B/prop-samples.txt; grep -v '^policy' "$AGENT_STATUS"; cat "$AGENT_ERR"; tail -3 "$AGENT_OUT"; cat $B/prop/propagate.yaml
     bulwark-probe --cgroup /sys/fs/cgroup/bench/r10 open /srv/bench/propagate read
 }
-emit "propagate $p"
+emit "propagate probe_us=${PROP_PROBE_US:-1000} $p"
 # Where an apply's time went (the agent's applied records, the first one,
 # at start, left out): medians of each part, in µs.
 med() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print 0 }'; }
@@ -294,8 +295,14 @@ parts=""
 for f in apply_us parse_us plan_us publish_us compiled; do
     parts="$parts $f=$(sed -n "s/.*\"$f\":\([0-9]*\).*/\1/p" $B/applied.jsonl | med)"
 done
-parts="$parts walks=$(grep -c '"walked":1' $B/applied.jsonl)"
+parts="$parts walks=$(grep -c '"walked":1' $B/applied.jsonl) apply_max_us=$(sed -n 's/.*"apply_us":\([0-9]*\).*/\1/p' $B/applied.jsonl | sort -n | tail -1)"
 emit "propagate_parts applies=$(wc -l <$B/applied.jsonl)$parts"
+# BENCH_SAMPLES=1: every change as written and every apply as recorded, for
+# bench/propagation-trace.py to tell a slow apply from a late start.
+if [ -n "${BENCH_SAMPLES:-}" ]; then
+    sed 's/^/PROPTRACE: /' $B/prop-samples.txt
+    sed 's/^/PROPTRACE: /' $B/applied.jsonl
+fi
 stop_agent
 fi
 

@@ -51,8 +51,9 @@ agent=$!
 for _ in $(seq 1 3000); do grep -q '^generation 1' "$tmp/status" 2>/dev/null && break; sleep 0.01; done
 grep -q '^generation 1' "$tmp/status" || { cat "$tmp/err" >&2; exit 1; }
 p=$("$build/bench/bulwark-bench" --cgroup "$cgroot/$top/bench/r10" propagate "$tmp/policies" "$tmp/on.yaml" \
-    "$tmp/off.yaml" udp:127.0.0.1:9 "$count" | tr '\n' ' ')
-echo "BENCH: propagate_host $p"
+    "$tmp/off.yaml" udp:127.0.0.1:9 "$count" 100 2>"$tmp/samples.txt" | tr '\n' ' ') ||
+    { cat "$tmp/samples.txt" >&2; exit 1; }
+echo "BENCH: propagate_host probe_us=100 $p"
 med() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print 0 }'; }
 grep '"event":"applied"' "$tmp/events.jsonl" | tail -n +2 >"$tmp/applied.jsonl"
 parts=""
@@ -60,4 +61,9 @@ for f in apply_us parse_us plan_us publish_us compiled; do
     parts="$parts $f=$(sed -n "s/.*\"$f\":\([0-9]*\).*/\1/p" "$tmp/applied.jsonl" | med)"
 done
 parts="$parts walks=$(grep -c '"walked":1' "$tmp/applied.jsonl" || true)"
+parts="$parts apply_max_us=$(sed -n 's/.*"apply_us":\([0-9]*\).*/\1/p' "$tmp/applied.jsonl" | sort -n | tail -1)"
 echo "BENCH: propagate_host_parts applies=$(wc -l <"$tmp/applied.jsonl")$parts"
+# BENCH_SAMPLES=1: each change and each apply, for bench/propagation-trace.py.
+if [ -n "${BENCH_SAMPLES:-}" ]; then
+    sed 's/^/PROPTRACE: /' "$tmp/samples.txt" "$tmp/applied.jsonl"
+fi

@@ -140,6 +140,22 @@ int main(void)
 		free(longpath);
 	}
 
+	/* Counts in agent records are JSON numbers, strings stay strings: a
+	 * consumer sums "rulesets_new" without parsing it. */
+	{
+		static const char *counts[] = { "APPLY_US", "PUBLISH_US", "RULESETS_NEW", "RULESETS_SPARED",
+						"OUTER_UPDATES", "CLUSTER_POLICIES", "PODS", "NAMESPACES",
+						"GENERATION", "PID", "CGROUP_ID" };
+
+		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+			if (!bw_field_is_numeric(counts[i])) {
+				fprintf(stderr, "%s is not numeric\n", counts[i]);
+				ASSERT(false);
+			}
+		ASSERT(!bw_field_is_numeric("NODE") && !bw_field_is_numeric("TARGET") &&
+		       !bw_field_is_numeric("SPARE_RULESETS") && !bw_field_is_numeric("EXE"));
+	}
+
 	bw_proc_cache_free(ctx.proc_cache);
 	return bw_test_summary();
 }
