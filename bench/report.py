@@ -248,6 +248,13 @@ if propagate:
       f"{propagate.get('samples')} samples: p50 {propagate.get('on_p50_ms')} ms, p99 {propagate.get('on_p99_ms')} ms, "
       f"max {propagate.get('on_max_ms')} ms; lifted again: p50 {propagate.get('off_p50_ms')} ms, "
       f"p99 {propagate.get('off_p99_ms')} ms")
+busy = next((kv for kind, kv in rows if kind == "propagate_busy"), None)
+if busy:
+    w(f"- the same with the probe every {int(busy.get('probe_us', 100)) / 1000:g} ms, {busy.get('samples')} samples: "
+      f"p50 {busy.get('on_p50_ms')} ms, p99 {busy.get('on_p99_ms')} ms; lifted again: p50 {busy.get('off_p50_ms')} "
+      f"ms, p99 {busy.get('off_p99_ms')} ms. Each refused probe is an open the kernel judges and reports, made on "
+      f"the one emulated CPU the agent has too: a workload retrying 10,000 times a second slows the change that "
+      f"lifts its rule (not a target; natively such a loop is a small share of a core)")
 phost = next((kv for kind, kv in rows if kind == "propagate_host"), None)
 hparts = next((kv for kind, kv in rows if kind == "propagate_host_parts"), None)
 if phost:

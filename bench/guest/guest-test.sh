@@ -303,6 +303,13 @@ if [ -n "${BENCH_SAMPLES:-}" ]; then
     sed 's/^/PROPTRACE: /' $B/prop-samples.txt
     sed 's/^/PROPTRACE: /' $B/applied.jsonl
 fi
+# Once more with the probe every 0.1 ms: the workload retrying the refused
+# open 10,000 times a second, each a blocked open the kernel judges and
+# reports, on the same emulated CPU as the agent (reported, not a target).
+p=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/r10 propagate $B/prop /scenario/propagate/on.yaml \
+    /scenario/propagate/off.yaml /srv/bench/propagate "$PROP_COUNT" 100 | tr '\n' ' ')
+[ -n "$p" ] && pass "propagation measured, busy probe" || fail "propagation measured, busy probe"
+emit "propagate_busy probe_us=100 $p"
 stop_agent
 fi
 
