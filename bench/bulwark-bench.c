@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * bulwark-bench: the measuring half of bench/ (bench/guest/bench.sh drives
+ * bulwark-bench: the measuring half of bench/ (bench/guest/guest-test.sh drives
  * it inside the guest). Every command prints "key value" lines on stdout.
  *
  *   bulwark-bench [--cgroup DIR] micro open|exec|connect ITERATIONS [FILE]
  *       ns per operation: open+close of FILE (allowed), fork+exec of
  *       /bin/true and wait, socket+connect to a listener on 127.0.0.1 (with
  *       its accept and closes). Prints "ns_per_op N".
+ *   bulwark-bench --cgroup DIR lsm open|exec|connect ITERATIONS [FILE]
+ *       the same operation with the LSM layer timed (bench/lsm_time.bpf.c:
+ *       fentry/fexit on the security_*() functions, calls from DIR only):
+ *       "hook NAME calls N ns_per_call T" for each one the operation called.
+ *       Needs fentry (the guest kernel; the host refuses it).
  *   bulwark-bench floor
  *       attaches empty BPF-LSM programs to exec, file_open and connect
  *       (bench/floor.bpf.c), prints "attached", holds them until SIGTERM.
@@ -57,8 +62,14 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
 
 #include "floor.skel.h"
+#include "lsm_time.h"
+#include "lsm_time.skel.h"
+
+static const char *cgroup_dir; /* --cgroup */
 
 static uint64_t now_ns(clockid_t clk)
 {
@@ -163,31 +174,100 @@ static int micro_connect(long n)
 	return 0;
 }
 
+/* argv: OP N [FILE], as micro and lsm take them. */
+static int micro_args(int argc, char **argv, long *n)
+{
+	if (argc < 3)
+		return fprintf(stderr, "usage: %s open|exec|connect N [FILE]\n", argv[0]), 2;
+	*n = atol(argv[2]);
+	if (*n <= 0)
+		return fprintf(stderr, "bulwark-bench: bad iteration count %s\n", argv[2]), 2;
+	if (strcmp(argv[1], "open") && strcmp(argv[1], "exec") && strcmp(argv[1], "connect"))
+		return fprintf(stderr, "bulwark-bench: unknown operation %s\n", argv[1]), 2;
+	return 0;
+}
+
+static int micro_run(int argc, char **argv, long n)
+{
+	if (!strcmp(argv[1], "open"))
+		return micro_open(n, argc > 3 ? argv[3] : "/etc/hostname");
+	if (!strcmp(argv[1], "exec"))
+		return micro_exec(n);
+	return micro_connect(n);
+}
+
 static int cmd_micro(int argc, char **argv)
 {
 	uint64_t t0, t1;
 	long n;
 	int ret;
 
-	if (argc < 3)
-		return fprintf(stderr, "usage: micro open|exec|connect N [FILE]\n"), 2;
-	n = atol(argv[2]);
-	if (n <= 0)
-		return fprintf(stderr, "bulwark-bench: bad iteration count %s\n", argv[2]), 2;
+	if ((ret = micro_args(argc, argv, &n)))
+		return ret;
 	t0 = now_ns(CLOCK_MONOTONIC);
-	if (!strcmp(argv[1], "open"))
-		ret = micro_open(n, argc > 3 ? argv[3] : "/etc/hostname");
-	else if (!strcmp(argv[1], "exec"))
-		ret = micro_exec(n);
-	else if (!strcmp(argv[1], "connect"))
-		ret = micro_connect(n);
-	else
-		return fprintf(stderr, "bulwark-bench: unknown operation %s\n", argv[1]), 2;
+	ret = micro_run(argc, argv, n);
 	t1 = now_ns(CLOCK_MONOTONIC);
 	if (ret)
 		return ret;
 	printf("ns_per_op %.1f\n", (double)(t1 - t0) / (double)n);
 	return 0;
+}
+
+/* The micro operation with the LSM layer timed (bench/lsm_time.bpf.c):
+ * for each security_*() function the operation called in the --cgroup
+ * cgroup, its calls and mean time per call. */
+static int cmd_lsm(int argc, char **argv)
+{
+	static const char *const names[LSM_TIME_HOOKS] = {
+		[LSM_TIME_FILE_OPEN] = "file_open",
+		[LSM_TIME_BPRM_CREDS_FOR_EXEC] = "bprm_creds_for_exec",
+		[LSM_TIME_BPRM_CHECK] = "bprm_check",
+		[LSM_TIME_SOCKET_CONNECT] = "socket_connect",
+	};
+	int ncpu = libbpf_num_possible_cpus(), ret;
+	struct lsm_time_bpf *skel;
+	struct lsm_time *per_cpu;
+	struct stat st;
+	long n;
+
+	if ((ret = micro_args(argc, argv, &n)))
+		return ret;
+	/* A cgroup2 directory's inode number is the cgroup's id. */
+	if (!cgroup_dir || stat(cgroup_dir, &st) < 0)
+		return fprintf(stderr, "bulwark-bench: lsm needs --cgroup DIR\n"), 2;
+	if (ncpu <= 0 || !(per_cpu = calloc((size_t)ncpu, sizeof(*per_cpu))))
+		return die("possible CPUs");
+	skel = lsm_time_bpf__open();
+	if (!skel) {
+		free(per_cpu);
+		return die("opening the LSM timer");
+	}
+	skel->rodata->target_cgroup = st.st_ino;
+	if (lsm_time_bpf__load(skel) < 0 || lsm_time_bpf__attach(skel) < 0) {
+		ret = die("loading or attaching the LSM timer (fentry on security_*())");
+		goto out;
+	}
+	if ((ret = micro_run(argc, argv, n)))
+		goto out;
+	for (__u32 h = 0; h < LSM_TIME_HOOKS; h++) {
+		unsigned long long calls = 0, ns = 0;
+
+		if (bpf_map__lookup_elem(skel->maps.times, &h, sizeof(h), per_cpu, sizeof(*per_cpu) * (size_t)ncpu,
+					 0) < 0) {
+			ret = die("reading the LSM timer");
+			goto out;
+		}
+		for (int c = 0; c < ncpu; c++) {
+			calls += per_cpu[c].calls;
+			ns += per_cpu[c].ns;
+		}
+		if (calls)
+			printf("hook %s calls %llu ns_per_call %.1f\n", names[h], calls, (double)ns / (double)calls);
+	}
+out:
+	lsm_time_bpf__destroy(skel);
+	free(per_cpu);
+	return ret;
 }
 
 static volatile sig_atomic_t stop;
@@ -513,13 +593,16 @@ int main(int argc, char **argv)
 	if (argc > 2 && !strcmp(argv[1], "--cgroup")) {
 		if (join_cgroup(argv[2]) < 0)
 			return die(argv[2]);
+		cgroup_dir = argv[2];
 		argc -= 2;
 		argv += 2;
 	}
 	if (argc < 2)
-		return fprintf(stderr, "usage: bulwark-bench [--cgroup DIR] micro|floor|load|latency|propagate|maps|progs ...\n"), 2;
+		return fprintf(stderr, "usage: bulwark-bench [--cgroup DIR] micro|lsm|floor|load|latency|propagate|maps|progs ...\n"), 2;
 	if (!strcmp(argv[1], "micro"))
 		return cmd_micro(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "lsm"))
+		return cmd_lsm(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "floor"))
 		return cmd_floor();
 	if (!strcmp(argv[1], "load"))

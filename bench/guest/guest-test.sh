@@ -160,6 +160,51 @@ if echo 1 >/proc/sys/kernel/bpf_stats_enabled; then
 else
     fail "kernel.bpf_stats_enabled can be set"
 fi
+
+# The LSM layer's time per call (bulwark-bench lsm: fentry/fexit on the
+# security_*() functions, which run AppArmor's hooks and the BPF LSM's
+# alike), in a pass of its own: the timer's probes are in every
+# configuration here and in none of the rounds above. What an LSM adds to a
+# hook, without the syscall's spread around it: the comparison with
+# AppArmor rests on this.
+lsm() { # CONFIG CGROUP [PREFIX]: the three operations with the LSM layer timed
+    for op in open exec connect; do
+        out=$(sh -c "${3:-} exec bulwark-bench --cgroup /sys/fs/cgroup/bench/$2 lsm $op $(iterations $op) /srv/bench/allowed") ||
+            { fail "lsm $1 $op ran"; continue; }
+        echo "$out" | awk -v r=$round -v c=$1 -v op=$op \
+            '$1 == "hook" { printf "BENCH: lsm round=%s config=%s op=%s hook=%s calls=%s ns=%s\n", r, c, op, $2, $4, $6 }' |
+            tee -a $B/lsm.txt
+    done
+}
+round=1
+while [ $round -le "${LSM_ROUNDS:-3}" ]; do
+    case $((round % 3)) in
+    0) order="none agent floor apparmor" ;;
+    1) order="floor apparmor none agent" ;;
+    2) order="agent none apparmor floor" ;;
+    esac
+    for c in $order; do
+        case $c in
+        none) lsm none plain ;;
+        floor)
+            bulwark-bench floor >$B/floor.out 2>&1 &
+            fp=$!
+            wait_for $B/floor.out '^attached' 500 && lsm floor plain
+            kill $fp; wait $fp ;;
+        agent)
+            start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
+                --events-file $B/events.jsonl $AGENT_ARGS || { fail "agent starts (lsm round $round)"; continue; }
+            for a in unselected r10 r10000; do lsm $a $a; done
+            stop_agent ;;
+        apparmor)
+            # The profile applies from the next exec on (attr/exec).
+            [ $has_apparmor = 1 ] && lsm apparmor-10000 plain 'echo -n "exec bulwark-bench" >/proc/self/attr/exec &&' ;;
+        esac
+    done
+    round=$((round + 1))
+done
+grep -q 'config=r10000 op=open hook=file_open' $B/lsm.txt && pass "LSM layer timed (fentry on security_*())" ||
+    fail "LSM layer timed (fentry on security_*())"
 fi
 
 # settle SINK: asks for health events until the sink wrote nothing but the
