@@ -51,6 +51,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,31 @@ static int micro_exec(long n)
 	return 0;
 }
 
+/* posix_spawn of /bin/true and wait: glibc starts the child with
+ * CLONE_VM|CLONE_VFORK, so the exec's hooks run in the parent's address
+ * space (no switch to a fresh one before them, as after fork). */
+static int micro_spawn(long n)
+{
+	static char *const args[] = { "true", NULL };
+	extern char **environ;
+
+	for (long i = 0; i < n; i++) {
+		int st, e;
+		pid_t p;
+
+		e = posix_spawn(&p, "/bin/true", NULL, NULL, args, environ);
+		if (e) {
+			errno = e;
+			return die("posix_spawn /bin/true");
+		}
+		if (waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "bulwark-bench: /bin/true did not run (status %d)\n", st);
+			return 2;
+		}
+	}
+	return 0;
+}
+
 static int micro_connect(long n)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -178,11 +204,12 @@ static int micro_connect(long n)
 static int micro_args(int argc, char **argv, long *n)
 {
 	if (argc < 3)
-		return fprintf(stderr, "usage: %s open|exec|connect N [FILE]\n", argv[0]), 2;
+		return fprintf(stderr, "usage: %s open|exec|spawn|connect N [FILE]\n", argv[0]), 2;
 	*n = atol(argv[2]);
 	if (*n <= 0)
 		return fprintf(stderr, "bulwark-bench: bad iteration count %s\n", argv[2]), 2;
-	if (strcmp(argv[1], "open") && strcmp(argv[1], "exec") && strcmp(argv[1], "connect"))
+	if (strcmp(argv[1], "open") && strcmp(argv[1], "exec") && strcmp(argv[1], "spawn") &&
+	    strcmp(argv[1], "connect"))
 		return fprintf(stderr, "bulwark-bench: unknown operation %s\n", argv[1]), 2;
 	return 0;
 }
@@ -193,6 +220,8 @@ static int micro_run(int argc, char **argv, long n)
 		return micro_open(n, argc > 3 ? argv[3] : "/etc/hostname");
 	if (!strcmp(argv[1], "exec"))
 		return micro_exec(n);
+	if (!strcmp(argv[1], "spawn"))
+		return micro_spawn(n);
 	return micro_connect(n);
 }
 

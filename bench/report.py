@@ -51,7 +51,8 @@ configs = [c for c in ["none", "floor"] + AGENT + ["apparmor-10000", "auditd-100
 # round, the sum over the security_*() functions the operation called (an
 # exec calls two: AppArmor decides in one, Bulwark in the other).
 LSM_HOOKS = {"open": ["file_open"], "exec": ["file_open", "bprm_creds_for_exec", "bprm_check"],
-             "connect": ["socket_connect"]}
+             "spawn": ["file_open", "bprm_creds_for_exec", "bprm_check"], "connect": ["socket_connect"]}
+LSM_OPS = ["open", "exec", "spawn", "connect"]
 lsm_rounds = {}
 for kind, kv in rows:
     if kind == "lsm" and kv.get("hook") in LSM_HOOKS.get(kv.get("op"), []):
@@ -216,7 +217,7 @@ def lspread(c, op):
 
 
 LSM_CONFIGS = [c for c in ["none", "floor", "unselected", "r10", "r10000", "apparmor-10000"]
-               if any(lsm.get((c, op)) for op in OPS)]
+               if any(lsm.get((c, op)) for op in LSM_OPS)]
 if LSM_CONFIGS:
     n_rounds = max(len(v) for v in lsm.values())
     w("The LSM layer's time per call (`bulwark-bench lsm`: fentry/fexit on the kernel's `security_file_open`, "
@@ -228,11 +229,12 @@ if LSM_CONFIGS:
       "Without the syscall around the hook this resolves what the syscall-level spread does not, for AppArmor "
       "as for Bulwark:")
     w("")
-    table_header([f"{op} (ns per call, spread)" for op in OPS] + [f"{op}: added over none" for op in OPS])
+    table_header([f"{op} (ns per call, spread)" for op in LSM_OPS] + [f"{op}: added over none" for op in LSM_OPS])
     for c in LSM_CONFIGS:
-        cells = [f"{lmed(c, op):,.0f} ({lspread(c, op):.0f}%)" if lmed(c, op) is not None else "–" for op in OPS]
+        cells = [f"{lmed(c, op):,.0f} ({lspread(c, op):.0f}%)" if lmed(c, op) is not None else "–"
+                 for op in LSM_OPS]
         added = ["–" if lmed(c, op) is None or lmed("none", op) is None else f"{lmed(c, op) - lmed('none', op):+,.0f}"
-                 for op in OPS]
+                 for op in LSM_OPS]
         w(f"| {desc.get(c, c)} | " + " | ".join(cells) + " | " + " | ".join(added) + " |")
     w("")
 

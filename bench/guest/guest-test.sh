@@ -24,7 +24,7 @@ ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
 iterations() {
     case $1 in
     open) echo "$N_OPEN" ;;
-    exec) echo "$N_EXEC" ;;
+    exec | spawn) echo "$N_EXEC" ;;
     connect) echo "$N_CONNECT" ;;
     esac
 }
@@ -167,8 +167,8 @@ fi
 # configuration here and in none of the rounds above. What an LSM adds to a
 # hook, without the syscall's spread around it: the comparison with
 # AppArmor rests on this.
-lsm() { # CONFIG CGROUP [PREFIX]: the three operations with the LSM layer timed
-    for op in open exec connect; do
+lsm() { # CONFIG CGROUP [PREFIX]: the operations with the LSM layer timed
+    for op in open exec spawn connect; do
         out=$(sh -c "${3:-} exec bulwark-bench --cgroup /sys/fs/cgroup/bench/$2 lsm $op $(iterations $op) /srv/bench/allowed") ||
             { fail "lsm $1 $op ran"; continue; }
         echo "$out" | awk -v r=$round -v c=$1 -v op=$op \
