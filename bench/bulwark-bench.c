@@ -3,11 +3,12 @@
  * bulwark-bench: the measuring half of bench/ (bench/guest/guest-test.sh drives
  * it inside the guest). Every command prints "key value" lines on stdout.
  *
- *   bulwark-bench [--cgroup DIR] micro open|exec|connect ITERATIONS [FILE]
+ *   bulwark-bench [--cgroup DIR] micro open|exec|spawn|connect ITERATIONS [FILE]
  *       ns per operation: open+close of FILE (allowed), fork+exec of
- *       /bin/true and wait, socket+connect to a listener on 127.0.0.1 (with
- *       its accept and closes). Prints "ns_per_op N".
- *   bulwark-bench --cgroup DIR lsm open|exec|connect ITERATIONS [FILE]
+ *       /bin/true and wait, the same with posix_spawn (vfork),
+ *       socket+connect to a listener on 127.0.0.1 (with its accept and
+ *       closes). Prints "ns_per_op N".
+ *   bulwark-bench --cgroup DIR lsm open|exec|spawn|connect ITERATIONS [FILE]
  *       the same operation with the LSM layer timed (bench/lsm_time.bpf.c:
  *       fentry/fexit on the security_*() functions, calls from DIR only):
  *       "hook NAME calls N ns_per_call T" for each one the operation called.
