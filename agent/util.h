@@ -53,6 +53,18 @@ static inline void *mfree(void *p)
 	return NULL;
 }
 
+/* Frees a secret (a token, a password, a private key, a header carrying
+ * one) after overwriting it, so that it does not linger in freed memory;
+ * returns NULL for "s = free_secret(s)". NULL is fine. */
+static inline char *free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+	return NULL;
+}
+
 static inline void freep(void *p)
 {
 	free(*(void **)p);

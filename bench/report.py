@@ -296,18 +296,23 @@ for mode, what in (("local", "policy files and an inventory (no cluster)"),
 w("")
 w("## Propagation")
 w("")
+
+
+def both_ways(kv):
+    """A propagate row's samples, imposing and lifting."""
+    return (f"{kv.get('samples')} samples: p50 {kv.get('on_p50_ms')} ms, p99 {kv.get('on_p99_ms')} ms; "
+            f"lifted again: p50 {kv.get('off_p50_ms')} ms, p99 {kv.get('off_p99_ms')} ms")
+
+
 if propagate:
     w(f"- policy file renamed into the watched directory beside policies of 10, 1,000 and 10,000 rules and an "
       f"Audit policy, with 500 more cgroups on the node (the footprint's) → rule in force in the kernel (the next "
       f"open fails with EPERM; probed every {int(propagate.get('probe_us', 100)) / 1000:g} ms), "
-      f"{propagate.get('samples')} samples: p50 {propagate.get('on_p50_ms')} ms, p99 {propagate.get('on_p99_ms')} ms, "
-      f"max {propagate.get('on_max_ms')} ms; lifted again: p50 {propagate.get('off_p50_ms')} ms, "
-      f"p99 {propagate.get('off_p99_ms')} ms")
+      f"{both_ways(propagate)}; slowest imposing {propagate.get('on_max_ms')} ms")
 busy = next((kv for kind, kv in rows if kind == "propagate_busy"), None)
 if busy:
-    w(f"- the same with the probe every {int(busy.get('probe_us', 100)) / 1000:g} ms, {busy.get('samples')} samples: "
-      f"p50 {busy.get('on_p50_ms')} ms, p99 {busy.get('on_p99_ms')} ms; lifted again: p50 {busy.get('off_p50_ms')} "
-      f"ms, p99 {busy.get('off_p99_ms')} ms. Each refused probe is an open the kernel judges and reports, made on "
+    w(f"- the same with the probe every {int(busy.get('probe_us', 100)) / 1000:g} ms, {both_ways(busy)}. "
+      f"Each refused probe is an open the kernel judges and reports, made on "
       f"the one emulated CPU the agent has too: a workload retrying 10,000 times a second slows the change that "
       f"lifts its rule (not a target; natively such a loop is a small share of a core)")
 phost = next((kv for kind, kv in rows if kind == "propagate_host"), None)
@@ -315,9 +320,7 @@ hparts = next((kv for kind, kv in rows if kind == "propagate_host_parts"), None)
 if phost:
     w(f"- the same natively on the host's CPU (bench/host/propagate-host.sh; degraded mode, where network rules "
       f"are enforced for real: the toggled rule denies a UDP connect, the probe, every "
-      f"{int(phost.get('probe_us', 100)) / 1000:g} ms), {phost.get('samples')} samples: "
-      f"p50 {phost.get('on_p50_ms')} ms, p99 {phost.get('on_p99_ms')} ms; lifted again: p50 "
-      f"{phost.get('off_p50_ms')} ms, p99 {phost.get('off_p99_ms')} ms"
+      f"{int(phost.get('probe_us', 100)) / 1000:g} ms), {both_ways(phost)}"
       + (f"; an apply {int(hparts.get('apply_us', 0)) / 1000:.1f} ms median" if hparts else ""))
 parts = next((kv for kind, kv in rows if kind == "propagate_parts"), None)
 if parts:

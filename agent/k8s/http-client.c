@@ -83,9 +83,7 @@ static uint64_t after_ms(unsigned ms)
 static void url_clear(struct url *u)
 {
 	free(u->user);
-	if (u->password)
-		explicit_bzero(u->password, strlen(u->password));
-	free(u->password);
+	free_secret(u->password);
 	free(u->host);
 	free(u->authority);
 	free(u->hostport);
@@ -524,14 +522,6 @@ static void conn_close(struct bw_http_client *c)
 	}
 }
 
-static void free_secret(const char *s)
-{
-	if (s) {
-		explicit_bzero((char *)s, strlen(s));
-		free((char *)s);
-	}
-}
-
 void bw_http_client_free(struct bw_http_client *c)
 {
 	if (!c)
@@ -546,7 +536,7 @@ void bw_http_client_free(struct bw_http_client *c)
 	free((char *)c->tls.ca_file);
 	free((char *)c->tls.cert_data);
 	free((char *)c->tls.cert_file);
-	free_secret(c->tls.key_data);
+	free_secret((char *)c->tls.key_data);
 	free((char *)c->tls.key_file);
 	free(c->user_agent);
 	free(c);

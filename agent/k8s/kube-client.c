@@ -306,15 +306,6 @@ uint64_t bw_kube_client_unauthorized(const struct bw_kube_client *c)
 	return atomic_load(&c->unauthorized);
 }
 
-static void free_secret(char **s)
-{
-	if (*s) {
-		explicit_bzero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
-}
-
 static int request_core(struct bw_kube_client *c, const char *method, const char *path,
 			const char *content_type, const char *body, size_t body_len, unsigned timeout_ms,
 			int (*on_data)(void *, const char *, size_t), void *userdata,
@@ -341,7 +332,7 @@ static int request_core(struct bw_kube_client *c, const char *method, const char
 		struct bw_http_response resp = { .on_status = on_status, .on_body = on_body, .userdata = &t };
 		char *headers;
 
-		free_secret(&token);
+		token = free_secret(token);
 		token = bw_kube_config_token(&c->cfg);
 		headers = strprintf("Accept: application/json\r\n%s%s%s%s%s%s", token ? "Authorization: Bearer " : "",
 				    token ? token : "", token ? "\r\n" : "", content_type ? "Content-Type: " : "",
@@ -357,7 +348,7 @@ static int request_core(struct bw_kube_client *c, const char *method, const char
 		why = NULL;
 		r = bw_http_request(c->http, method, path, headers, body, body ? body_len : 0, timeout_ms, &resp,
 				    &why);
-		free_secret(&headers);
+		headers = free_secret(headers);
 		if (r == 0 && t.status == 401) {
 			char *now;
 
@@ -365,14 +356,14 @@ static int request_core(struct bw_kube_client *c, const char *method, const char
 			/* A rotated token: try the new one at once. */
 			now = bw_kube_config_token(&c->cfg);
 			if (attempt == 0 && now && !streq_ptr(now, token)) {
-				free_secret(&now);
+				now = free_secret(now);
 				continue;
 			}
-			free_secret(&now);
+			now = free_secret(now);
 		}
 		break;
 	}
-	free_secret(&token);
+	token = free_secret(token);
 
 	if (r < 0) {
 		if (t.abort_err) {

@@ -97,19 +97,15 @@ int bw_base64_decode(const char *in, size_t len, unsigned char **out, size_t *ou
 
 void bw_kube_config_clear(struct bw_kube_config *c)
 {
-	if (c->token)
-		explicit_bzero(c->token, strlen(c->token));
-	if (c->client_key_data)
-		explicit_bzero(c->client_key_data, strlen(c->client_key_data));
+	free_secret(c->token);
+	free_secret(c->client_key_data);
 	free(c->server);
 	free(c->ca_file);
 	free(c->ca_data);
-	free(c->token);
 	free(c->token_file);
 	free(c->client_cert_file);
 	free(c->client_key_file);
 	free(c->client_cert_data);
-	free(c->client_key_data);
 	free(c->proxy_url);
 	free(c->namespace);
 	free(c->source);
