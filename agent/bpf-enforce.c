@@ -49,14 +49,38 @@ static int read_lsm_list(char *buf, size_t size)
 
 /* libbpf's own warnings, prefixed so that a reader knows whose they are;
  * held back while trying the LSM object, whose refusal the agent states
- * itself (in words, as its first line). */
+ * itself (in words, as its first line). What was held back is kept (its
+ * last part: a verifier log ends with the reason) and printed when the
+ * refusal is not the kernel's "no BPF-LSM here" but the verifier's. */
 static bool libbpf_quiet;
+static char held_log[16384];
+static size_t held_len;
 
 static int libbpf_print(enum libbpf_print_level level, const char *format, va_list args)
 {
-	if (level == LIBBPF_DEBUG || libbpf_quiet)
+	if (level == LIBBPF_DEBUG)
 		return 0;
-	fputs("bulwarkd: libbpf: ", stderr);
+	if (libbpf_quiet) {
+		_cleanup_free_ char *msg = NULL;
+		int n = vasprintf(&msg, format, args);
+		size_t len, keep;
+
+		if (n <= 0)
+			return 0;
+		/* Keep the last sizeof(held_log) bytes of everything held. */
+		len = (size_t)n;
+		if (len >= sizeof(held_log)) {
+			memcpy(held_log, msg + len - sizeof(held_log), sizeof(held_log));
+			held_len = sizeof(held_log);
+			return 0;
+		}
+		keep = held_len + len > sizeof(held_log) ? sizeof(held_log) - len : held_len;
+		memmove(held_log, held_log + held_len - keep, keep);
+		memcpy(held_log + keep, msg, len);
+		held_len = keep + len;
+		return 0;
+	}
+	fputs("bulwarkd: ", stderr); /* libbpf says "libbpf: " itself */
 	return vfprintf(stderr, format, args);
 }
 
@@ -163,9 +187,13 @@ static int load_lsm(struct bw_bpf *b, const struct bw_bpf_config *cfg, char **wh
 	b->lsm->rodata->bw_rate_window_ns = rate_window_ns(cfg);
 	if ((ret = prepare_policy_object(b, b->lsm->obj, cfg, "BPF-LSM", why)) < 0)
 		return ret;
+	held_len = 0;
 	libbpf_quiet = true;
 	ret = enforce_bpf__load(b->lsm);
 	libbpf_quiet = false;
+	/* EACCES and EINVAL are the verifier's: a bug to report in full. */
+	if ((ret == -EACCES || ret == -EINVAL) && held_len)
+		fprintf(stderr, "bulwarkd: libbpf (loading the BPF-LSM programs): %.*s", (int)held_len, held_log);
 	if (ret < 0) {
 		*why = fmt("the kernel refused to load the BPF-LSM programs: %s%s", strerror(-ret),
 			   ret == -EPERM ? " (this kernel does not allow BPF-LSM programs to load; "

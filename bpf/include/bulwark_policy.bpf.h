@@ -96,12 +96,22 @@ struct {
 	__type(value, struct bw_ratelimit_value);
 } ratelimit SEC(".maps");
 
-/* Per-CPU scratch: the event being built (bpf_d_path writes straight into
- * it), the exec name and the LPM key. Too big for the 512-byte stack. */
+/* A path as the hooks read it, laid out as an LPM key: prefixlen, then
+ * the bytes, so that the first BW_PATH_KEY_MAX of them are looked up where
+ * they were written (no copy into a key), and the rest of the buffer still
+ * holds a long path whole for the event. */
+struct bw_path_buf {
+	__u32 prefixlen;
+	char data[BW_PATH_MAX];
+};
+
+/* Per-CPU scratch: the event being built, the path being judged (bpf_d_path
+ * writes straight into it; it goes into the event only when one is sent),
+ * the exec caller's name, the CIDR keys. Too big for the 512-byte stack. */
 struct bw_scratch {
 	struct bw_event ev;
-	char name[BW_PATH_KEY_MAX];
-	struct bw_path_key key;
+	struct bw_path_buf path;
+	struct bw_path_key name;
 	union {
 		struct bw_net4_key k4;
 		struct bw_net6_key k6;
@@ -225,7 +235,8 @@ static __always_inline bool bw_rate_allows(struct bw_ctx *c, __u8 slot)
 
 static __always_inline void bw_emit(struct bw_ctx *c, struct bw_outcome o)
 {
-	__u64 size = (__u64)c->s->ev.h.path_len + c->s->ev.h.name_len;
+	__u64 path_len = c->s->ev.h.path_len;
+	__u64 size = (__u64)path_len + c->s->ev.h.name_len;
 
 	if (o.decision != BW_DECISION_BLOCK)
 		bw_stat_inc(BW_STAT_AUDITED);
@@ -235,6 +246,14 @@ static __always_inline void bw_emit(struct bw_ctx *c, struct bw_outcome o)
 		bw_stat_inc(c->s->ev.h.flags & BW_EVENT_KILLED ? BW_STAT_KILLED : BW_STAT_WOULD_BLOCK);
 	if (!bw_rate_allows(c, o.slot))
 		return;
+	/* The judged path joins the event only now: most checks send none.
+	 * bw_path_len() kept path_len within BW_PATH_MAX; the barrier makes
+	 * clang test the register that is passed, for the verifier. */
+	barrier_var(path_len);
+	if (path_len > BW_PATH_MAX)
+		return;
+	if (path_len)
+		bpf_probe_read_kernel(c->s->ev.data, path_len, c->s->path.data);
 	if (size > sizeof(c->s->ev.data))
 		size = sizeof(c->s->ev.data);
 	size += sizeof(c->s->ev.h);
@@ -247,18 +266,15 @@ static __always_inline void bw_emit(struct bw_ctx *c, struct bw_outcome o)
 		bw_stat_inc(BW_STAT_EVENTS_DROPPED);
 }
 
-/* Looks a path up in one trie. len is the path length without its NUL, cut
- * tells that the bytes held are only the start of a longer name. */
+/* Looks a name up in one trie, where it was read: key is a struct
+ * bw_path_key or the start of a struct bw_path_buf (the same layout; bytes
+ * past prefixlen are never compared). len is the name's length without its
+ * NUL, cut tells that the bytes held are only the start of a longer name. */
 static __always_inline const struct bw_path_value *
-bw_lookup_path(struct bw_ctx *c, void *trie, const char *src, __u32 len, bool cut)
+bw_lookup_path(void *trie, struct bw_path_key *key, __u32 len, bool cut)
 {
-	struct bw_path_key *key = &c->s->key;
-
 	if (!trie)
 		return NULL;
-	/* Bytes past prefixlen are never compared, so copying a whole key's
-	 * worth (stale tail included) is fine and keeps the verifier happy. */
-	bpf_probe_read_kernel(key->data, sizeof(key->data), src);
 	/* A cut name is judged by its first BW_RULE_PATH_MAX bytes only: every
 	 * prefix rule fits in them, and no exact rule can equal a longer name
 	 * (a cut string's stand-in NUL must never complete an exact rule). */
@@ -266,7 +282,7 @@ bw_lookup_path(struct bw_ctx *c, void *trie, const char *src, __u32 len, bool cu
 	return bpf_map_lookup_elem(trie, key);
 }
 
-/* Readies the event buffer for a path or name written to ev.data. */
+/* Readies the event header for a path or name read into path or name. */
 static __always_inline void bw_clear_path(struct bw_ctx *c)
 {
 	c->s->ev.h.flags = 0;
@@ -278,13 +294,13 @@ static __always_inline void bw_clear_path(struct bw_ctx *c)
 	__builtin_memset(c->s->ev.h.addr, 0, sizeof(c->s->ev.h.addr));
 }
 
-/* n is what was written to ev.data (bytes with the NUL, or an error).
+/* n is what was read into path.data (bytes with the NUL, or an error).
  * Returns the length to judge, or -1 for a path that cannot be judged
  * (an error, or not absolute): it then matches no rule, which an allow
  * list denies, and it is counted in stat. */
 static __always_inline long bw_path_len(struct bw_ctx *c, long n, __u32 stat)
 {
-	if (n <= 0 || c->s->ev.data[0] != '/') {
+	if (n <= 0 || c->s->path.data[0] != '/') {
 		c->s->ev.h.flags |= BW_EVENT_UNRESOLVED;
 		c->s->ev.h.path_error = n < 0 ? n : -2 /* ENOENT: not an absolute name */;
 		c->s->ev.h.path_len = 0;
@@ -305,7 +321,7 @@ static __always_inline struct bw_outcome bw_judge_path(struct bw_ctx *c, void *t
 	__u32 rule = 0;
 
 	if (len >= 0)
-		v = bw_lookup_path(c, trie, c->s->ev.data, len, len > BW_RULE_PATH_MAX);
+		v = bw_lookup_path(trie, (struct bw_path_key *)&c->s->path, len, len > BW_RULE_PATH_MAX);
 	if (v && access < 2) {
 		deny = v->access[access].deny_mask;
 		allow = v->access[access].allow_mask;

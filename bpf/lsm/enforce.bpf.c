@@ -33,12 +33,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Resolves f_path into the event buffer; returns its length without NUL,
+/* Resolves f_path into the path buffer; returns its length without NUL,
  * or a negative error (the path then matches nothing and is reported). */
 static __always_inline long bw_resolve(struct bw_ctx *c, const struct path *path)
 {
 	/* bpf_d_path does not write through path; its prototype is not const. */
-	long n = bpf_d_path((struct path *)path, c->s->ev.data, BW_PATH_MAX);
+	long n = bpf_d_path((struct path *)path, c->s->path.data, BW_PATH_MAX);
 
 	bw_clear_path(c);
 	return bw_path_len(c, n, BW_STAT_PATH_UNRESOLVED);
@@ -63,10 +63,10 @@ int BPF_PROG(bw_exec, struct linux_binprm *bprm, int ret)
 
 	/* The name the caller passed: deny rules only, because a link can
 	 * point anywhere but the resolved file is what runs (docs/POLICY.md). */
-	nlen = bpf_probe_read_kernel_str(c.s->name, sizeof(c.s->name), BPF_CORE_READ(bprm, filename));
-	if (nlen > 1 && c.s->name[0] == '/' && trie) {
-		bool cut = nlen >= (long)sizeof(c.s->name);
-		const struct bw_path_value *v = bw_lookup_path(&c, trie, c.s->name, nlen - 1, cut);
+	nlen = bpf_probe_read_kernel_str(c.s->name.data, sizeof(c.s->name.data), bprm->filename);
+	if (nlen > 1 && c.s->name.data[0] == '/' && trie) {
+		bool cut = nlen >= (long)sizeof(c.s->name.data);
+		const struct bw_path_value *v = bw_lookup_path(trie, &c.s->name, nlen - 1, cut);
 
 		if (v)
 			by_name = bw_decide(c.rs, BW_CLASS_EXEC, v->access[0].deny_mask, ~0ULL,
@@ -90,7 +90,7 @@ int BPF_PROG(bw_exec, struct linux_binprm *bprm, int ret)
 			off = BW_PATH_MAX;
 		if (nlen > BW_PATH_KEY_MAX)
 			nlen = BW_PATH_KEY_MAX;
-		bpf_probe_read_kernel(&c.s->ev.data[off], nlen, c.s->name);
+		bpf_probe_read_kernel(&c.s->ev.data[off], nlen, c.s->name.data);
 		c.s->ev.h.path_len = off;
 		c.s->ev.h.name_len = nlen;
 	}
@@ -112,8 +112,9 @@ int BPF_PROG(bw_file_open, struct file *file, int ret)
 	if (!bw_ctx_init(&c, BW_TRIE_FILE, BW_CLASS_FILE_READ, BW_CLASS_FILE_WRITE))
 		return 0;
 
-	fmode = BPF_CORE_READ(file, f_mode);
-	fflags = BPF_CORE_READ(file, f_flags);
+	/* The hook's arguments are BTF pointers: read directly, no helper. */
+	fmode = file->f_mode;
+	fflags = file->f_flags;
 	trie = bpf_map_lookup_elem(&file_tries, &c.ruleset_id);
 	len = bw_resolve(&c, &file->f_path);
 	if (fmode & FMODE_READ)
@@ -139,7 +140,7 @@ int BPF_PROG(bw_file_open, struct file *file, int ret)
 
 static __always_inline __u8 bw_socket_protocol(struct socket *sock)
 {
-	__u16 proto = BPF_CORE_READ(sock, sk, sk_protocol);
+	__u16 proto = sock->sk->sk_protocol;
 
 	switch (proto) {
 	case IPPROTO_TCP:
@@ -163,7 +164,7 @@ int BPF_PROG(bw_connect, struct socket *sock, struct sockaddr *address, int addr
 
 	if (ret)
 		return ret;
-	family = BPF_CORE_READ(address, sa_family);
+	family = address->sa_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	if (!bw_ctx_init(&c, BW_TRIE_NET4 | BW_TRIE_NET6, BW_CLASS_NET, BW_CLASS_NET))

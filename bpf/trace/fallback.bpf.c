@@ -71,7 +71,7 @@ int BPF_PROG(bw_fallback_exec, struct task_struct *p, pid_t old_pid, struct linu
 	/* A script's interpreter first ("#!/bin/sh" runs /bin/sh): it is what
 	 * the LSM hook sees on its second call for the same exec. */
 	if (ip && ip != filename) {
-		n = bpf_probe_read_kernel_str(c.s->ev.data, BW_PATH_MAX, ip);
+		n = bpf_probe_read_kernel_str(c.s->path.data, BW_PATH_MAX, ip);
 		len = bw_path_len(&c, n, BW_STAT_FALLBACK_UNJUDGED);
 		interp = bw_judge_path(&c, trie, len, BW_CLASS_EXEC, 0);
 		if (interp.decision != BW_DECISION_ALLOW) {
@@ -80,7 +80,7 @@ int BPF_PROG(bw_fallback_exec, struct task_struct *p, pid_t old_pid, struct linu
 		}
 		bw_clear_path(&c);
 	}
-	n = bpf_probe_read_kernel_str(c.s->ev.data, BW_PATH_MAX, filename);
+	n = bpf_probe_read_kernel_str(c.s->path.data, BW_PATH_MAX, filename);
 	len = bw_path_len(&c, n, BW_STAT_FALLBACK_UNJUDGED);
 	out = bw_judge_path(&c, trie, len, BW_CLASS_EXEC, 0);
 	if (out.decision == BW_DECISION_ALLOW)
@@ -107,7 +107,7 @@ static __always_inline int bw_fallback_open(const char *name, __u64 flags)
 		return 0;
 	bw_clear_path(&c);
 	trie = bpf_map_lookup_elem(&file_tries, &c.ruleset_id);
-	len = bw_path_len(&c, bpf_probe_read_user_str(c.s->ev.data, BW_PATH_MAX, name), BW_STAT_FALLBACK_UNJUDGED);
+	len = bw_path_len(&c, bpf_probe_read_user_str(c.s->path.data, BW_PATH_MAX, name), BW_STAT_FALLBACK_UNJUDGED);
 	/* The access as file_open would see it: O_RDONLY and O_RDWR read,
 	 * O_WRONLY and O_RDWR write, and O_TRUNC truncates whatever the mode.
 	 * Written out here and in bw_file_open rather than in one helper taking
