@@ -19,6 +19,7 @@ ap.add_argument("--started", default="")
 ap.add_argument("--host", default="")
 ap.add_argument("--cpus", default="")
 ap.add_argument("--tcg-thread", default="single")
+ap.add_argument("--no-perf", action="store_true", help="the run left perf out (PERF=0)")
 args = ap.parse_args()
 
 rows = []  # (kind, fields)
@@ -60,6 +61,15 @@ for kind, kv in rows:
         lsm_rounds.setdefault(key, {}).setdefault(kv["round"], {})[kv["hook"]] = float(kv["ns"])
 lsm = {key: [sum(h.values()) for h in per_round.values() if len(h) == len(LSM_HOOKS[key[1]])]
        for key, per_round in lsm_rounds.items()}
+# perf in the guest (PERF=1): per config, per kernel symbol, emulated µs
+# per exec, inclusive of what it calls and its own.
+perf = {}
+for kind, kv in rows:
+    if kind == "perf":
+        scale = int(kv["samples"]) * int(kv["period_ns"]) / int(kv["n"]) / 1000 / 100
+        perf.setdefault(kv["config"], {})[kv["sym"]] = (float(kv["children_pct"]) * scale,
+                                                        float(kv["self_pct"]) * scale)
+        perf[kv["config"]]["TOTAL"] = (100 * scale, 0.0)
 pipeline = {kv.get("sink"): kv for kind, kv in rows if kind == "pipeline"}
 latency = {kv.get("sink"): kv for kind, kv in rows if kind == "latency"}
 footprint = next((kv for kind, kv in rows if kind == "footprint"), None)
@@ -69,6 +79,7 @@ propagate = next((kv for kind, kv in rows if kind == "propagate"), None)
 missing = [f"micro {c} {op}" for c in ["none", "floor"] + AGENT for op in OPS if (c, op) not in micro]
 missing += [f"lsm {c} {op}" for c in ("none", "floor", "unselected", "r10", "r10000") for op in OPS
             if not lsm.get((c, op))]
+missing += [f"perf {c}" for c in ("none", "floor", "unselected", "r10", "r10000") if c not in perf and not args.no_perf]
 missing += [f"pipeline {s}" for s in ("file",) if s not in pipeline]
 missing += [n for n, v in (("latency", latency.get("file")), ("footprint", footprint), ("propagate", propagate)) if not v]
 
@@ -79,6 +90,10 @@ with open(f"{args.out}/performance.csv", "w") as f:
             f.write(f"micro,{kv['config']},{kv['op']},{kv['round']},ns_per_op,{kv['ns']}\n")
         elif kind == "lsm":
             f.write(f"lsm,{kv['config']},{kv['op']}:{kv['hook']},{kv['round']},ns_per_call,{kv['ns']}\n")
+        elif kind == "perf":
+            incl, own = perf[kv["config"]][kv["sym"]]
+            f.write(f"perf,{kv['config']},{kv['op']}:{kv['sym']},,us_per_exec_inclusive,{incl:.2f}\n")
+            f.write(f"perf,{kv['config']},{kv['op']}:{kv['sym']},,us_per_exec_self,{own:.2f}\n")
         else:
             name = kv.get("sink", "")
             for k, v in kv.items():
@@ -236,6 +251,41 @@ if LSM_CONFIGS:
         added = ["–" if lmed(c, op) is None or lmed("none", op) is None else f"{lmed(c, op) - lmed('none', op):+,.0f}"
                  for op in LSM_OPS]
         w(f"| {desc.get(c, c)} | " + " | ".join(cells) + " | " + " | ".join(added) + " |")
+    w("")
+
+# Rows of the perf table: (what, how it is summed from symbols).
+PERF_ROWS = [
+    ("whole exec loop (fork, exec of /bin/true, exit, wait)", ["TOTAL"]),
+    ("`security_file_open`, every LSM's file_open hook", ["security_file_open"]),
+    ("of which BPF-LSM programs on file_open, with trampoline and helpers", ["bpf_lsm_file_open"]),
+    ("of which AppArmor's file_open", ["apparmor_file_open"]),
+    ("`security_bprm_creds_for_exec`", ["security_bprm_creds_for_exec"]),
+    ("of which AppArmor's (its exec mediation)", ["apparmor_bprm_creds_for_exec"]),
+    ("`security_bprm_check`", ["security_bprm_check"]),
+    ("of which BPF-LSM programs on bprm_check, with trampoline and helpers", ["bpf_lsm_bprm_check_security"]),
+    ("of which TOMOYO's (in Debian's kernel, no policy loaded)", ["tomoyo_bprm_check_security"]),
+    ("bulwarkd's process table (fork, exec and exit tracepoint programs)",
+     ["bpf_trace_run1", "bpf_trace_run2", "bpf_trace_run3"]),
+]
+PERF_CONFIGS = [c for c in ["none", "floor", "unselected", "r10", "r10000", "apparmor-10000"] if c in perf]
+if PERF_CONFIGS:
+    w("Where an exec's time goes: `perf` in the guest (`PERF=1`; cpu-clock every 50 emulated µs with call "
+      "graphs, the exec loop's processes only, one run per configuration after one that is thrown away), "
+      "emulated µs per fork+exec+exit, inclusive of what each function calls (a BPF program with its helpers "
+      "and map code, AppArmor's hook with its DFA). Sampling with call graphs slows the emulated machine, so "
+      "compare columns with each other, not with the tables above; the whole loop's time drifts between runs "
+      "by more than any hook costs:")
+    w("")
+    short = {"none": "no security program", "floor": "floor", "unselected": "unselected", "r10": "10 rules",
+             "r10000": "10,000 rules", "apparmor-10000": "AppArmor profile"}
+    w("| emulated µs per exec | " + " | ".join(short[c] for c in PERF_CONFIGS) + " |")
+    w("|---|" + "---|" * len(PERF_CONFIGS))
+
+    def perf_cell(c, syms):
+        v = sum(perf[c].get(sym, (0.0, 0.0))[0] for sym in syms)
+        return f"{v:,.1f}"
+    for what, syms in PERF_ROWS:
+        w(f"| {what} | " + " | ".join(perf_cell(c, syms) for c in PERF_CONFIGS) + " |")
     w("")
 
 w("## Event pipeline")

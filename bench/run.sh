@@ -14,8 +14,8 @@ smoke=0
 if [ "${1:-}" = --smoke ]; then smoke=1; shift; fi
 for section in ${ONLY:-}; do
     case $section in
-    micro | pipeline | footprint | propagation) ;;
-    *) echo "$0: ONLY: unknown section '$section' (micro, pipeline, footprint, propagation)" >&2; exit 2 ;;
+    micro | pipeline | footprint | propagation | perf) ;;
+    *) echo "$0: ONLY: unknown section '$section' (micro, pipeline, footprint, propagation, perf)" >&2; exit 2 ;;
     esac
 done
 build=$(cd "${1:-$repo/build}" && pwd)
@@ -33,11 +33,11 @@ python3 "$here/gen-policies.py" "$scenario" $([ $smoke = 1 ] && echo --smoke)
 cp -a "$here/guest/apparmor" "$here/guest/auditd" "$scenario/" 2>/dev/null || true
 if [ $smoke = 1 ]; then
     cat >"$scenario/bench.conf" <<EOF
-ROUNDS=1 N_OPEN=200 N_EXEC=5 N_CONNECT=50 LOAD_SECONDS=0.2 LAT_COUNT=5 PROP_COUNT=2 LSM_ROUNDS=1 APPARMOR=${APPARMOR:-1} AUDITD=${AUDITD:-1} WAIT_TRIES=6000
+ROUNDS=1 N_OPEN=200 N_EXEC=5 N_CONNECT=50 LOAD_SECONDS=0.2 LAT_COUNT=5 PROP_COUNT=2 LSM_ROUNDS=1 APPARMOR=${APPARMOR:-1} AUDITD=${AUDITD:-1} WAIT_TRIES=6000 PERF=${PERF:-1} PERF_EXEC=5
 EOF
 else
     cat >"$scenario/bench.conf" <<EOF
-ONLY="${ONLY:-}" ROUNDS=${ROUNDS:-5} N_OPEN=${N_OPEN:-20000} N_EXEC=${N_EXEC:-200} N_CONNECT=${N_CONNECT:-3000} LOAD_SECONDS=${LOAD_SECONDS:-3} LAT_COUNT=${LAT_COUNT:-300} PROP_COUNT=${PROP_COUNT:-50} LSM_ROUNDS=${LSM_ROUNDS:-3} APPARMOR=${APPARMOR:-1} AUDITD=${AUDITD:-1} WAIT_TRIES=6000 BENCH_SAMPLES=${BENCH_SAMPLES:-} PROP_PROBE_US=${PROP_PROBE_US:-1000}
+ONLY="${ONLY:-}" ROUNDS=${ROUNDS:-5} N_OPEN=${N_OPEN:-20000} N_EXEC=${N_EXEC:-200} N_CONNECT=${N_CONNECT:-3000} LOAD_SECONDS=${LOAD_SECONDS:-3} LAT_COUNT=${LAT_COUNT:-300} PROP_COUNT=${PROP_COUNT:-50} LSM_ROUNDS=${LSM_ROUNDS:-3} APPARMOR=${APPARMOR:-1} AUDITD=${AUDITD:-1} WAIT_TRIES=6000 BENCH_SAMPLES=${BENCH_SAMPLES:-} PROP_PROBE_US=${PROP_PROBE_US:-1000} PERF=${PERF:-1} PERF_EXEC=${PERF_EXEC:-1000}
 EOF
 fi
 export BULWARK_BENCH_BIN=$build/bench/bulwark-bench
@@ -59,6 +59,6 @@ if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" footprint "* ]]; then
     "$here/host/footprint-host.sh" "$build" "$scenario" >>"$tmp/all.log" || rc=$?
 fi
 python3 "$here/report.py" "$tmp/all.log" "$out" --started "$started" --host "$(uname -r)" --cpus "$(nproc)" --tcg-thread "${GUEST_TCG_THREAD:-single}" \
-    $([ $smoke = 1 ] && echo --smoke) || rc=$?
+    $([ $smoke = 1 ] && echo --smoke) $([ "${PERF:-1}" = 1 ] || echo --no-perf) || rc=$?
 [ $smoke = 1 ] && rm -rf "$out"
 exit $rc

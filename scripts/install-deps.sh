@@ -6,7 +6,8 @@ pkgs=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev libsystemd
       meson ninja-build pkg-config gcc libc6-dev
       systemd rsyslog util-linux python3 python3-yaml
       qemu-system-x86 busybox-static cpio perl runc
-      libauparse0 libwrap0) # the last two: auditd's libraries, for the benchmark's auditd row
+      libauparse0 libwrap0 # auditd's libraries, for the benchmark's auditd row
+      linux-perf) # perf in the benchmark's guest (where an exec's time goes)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

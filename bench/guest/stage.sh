@@ -21,4 +21,9 @@ fi
 for b in apparmor_parser auditd auditctl; do
     [ -x "$debs/root/sbin/$b" ] && install -D -m 755 "$debs/root/sbin/$b" "$stage/usr/sbin/$b"
 done
+# PERF=1 (the default): Debian's perf for the guest's profile of an exec (the host's
+# linux-perf package; make-initramfs.sh adds its libraries).
+if [ "${PERF:-1}" = 1 ]; then
+    install -D -m 755 "$(command -v perf)" "$stage/usr/bin/perf"
+fi
 exit 0
