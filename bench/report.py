@@ -67,9 +67,8 @@ perf = {}
 for kind, kv in rows:
     if kind == "perf":
         scale = int(kv["samples"]) * int(kv["period_ns"]) / int(kv["n"]) / 1000 / 100
-        perf.setdefault(kv["config"], {})[kv["sym"]] = (float(kv["children_pct"]) * scale,
-                                                        float(kv["self_pct"]) * scale)
-        perf[kv["config"]]["TOTAL"] = (100 * scale, 0.0)
+        syms = perf.setdefault(kv["config"], {"TOTAL": (100 * scale, 0.0)})
+        syms[kv["sym"]] = (float(kv["children_pct"]) * scale, float(kv["self_pct"]) * scale)
 pipeline = {kv.get("sink"): kv for kind, kv in rows if kind == "pipeline"}
 latency = {kv.get("sink"): kv for kind, kv in rows if kind == "latency"}
 footprint = next((kv for kind, kv in rows if kind == "footprint"), None)

@@ -220,7 +220,9 @@ perf_exec() { # CONFIG CGROUP [PREFIX]
     perf record -q -g -e cpu-clock -c 50000 -o $B/perf-$1.data -- sh -c "${3:-} exec bulwark-bench \
         --cgroup /sys/fs/cgroup/bench/$2 micro exec $PERF_EXEC /srv/bench/allowed" >$B/perf.out 2>&1 ||
         { fail "perf $1"; cat $B/perf.out; return; }
-    total=$(perf report -i $B/perf-$1.data --stdio 2>/dev/null | sed -n 's/^# Event count (approx.): //p')
+    # The header's event count, from a report without call graphs (cheap).
+    total=$(perf report -i $B/perf-$1.data --stdio -g none --sort comm 2>/dev/null |
+        sed -n 's/^# Event count (approx.): //p')
     perf report -i $B/perf-$1.data --stdio -q --children -g none --sort sym -F overhead_children,overhead,sym 2>/dev/null |
         tr -d '%' | awk -v c=$1 -v n=$PERF_EXEC -v t=$((total / 50000)) \
         '$1 >= 0.3 || $4 ~ /bpf|security_|apparmor|aa_|tomoyo|lsm|htab|trie|jhash|lru|percpu|nofault|d_path|prepend/ { printf "BENCH: perf config=%s op=exec n=%s period_ns=50000 samples=%s sym=%s children_pct=%s self_pct=%s\n", c, n, t, $4, $1, $2 }'

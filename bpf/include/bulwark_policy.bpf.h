@@ -96,13 +96,16 @@ struct {
 	__type(value, struct bw_ratelimit_value);
 } ratelimit SEC(".maps");
 
-/* A path as the hooks read it, laid out as an LPM key: prefixlen, then
- * the bytes, so that the first BW_PATH_KEY_MAX of them are looked up where
- * they were written (no copy into a key), and the rest of the buffer still
- * holds a long path whole for the event. */
-struct bw_path_buf {
-	__u32 prefixlen;
-	char data[BW_PATH_MAX];
+/* A path as the hooks read it, and the LPM key over its first
+ * BW_PATH_KEY_MAX bytes in the same memory: looked up where it was written
+ * (no copy into a key), while data still holds a long path whole for the
+ * event. */
+union bw_path_buf {
+	struct bw_path_key key;
+	struct {
+		__u32 prefixlen;
+		char data[BW_PATH_MAX];
+	};
 };
 
 /* Per-CPU scratch: the event being built, the path being judged (bpf_d_path
@@ -110,7 +113,7 @@ struct bw_path_buf {
  * the exec caller's name, the CIDR keys. Too big for the 512-byte stack. */
 struct bw_scratch {
 	struct bw_event ev;
-	struct bw_path_buf path;
+	union bw_path_buf path;
 	struct bw_path_key name;
 	union {
 		struct bw_net4_key k4;
@@ -236,7 +239,7 @@ static __always_inline bool bw_rate_allows(struct bw_ctx *c, __u8 slot)
 static __always_inline void bw_emit(struct bw_ctx *c, struct bw_outcome o)
 {
 	__u64 path_len = c->s->ev.h.path_len;
-	__u64 size = (__u64)path_len + c->s->ev.h.name_len;
+	__u64 size = path_len + c->s->ev.h.name_len;
 
 	if (o.decision != BW_DECISION_BLOCK)
 		bw_stat_inc(BW_STAT_AUDITED);
@@ -266,10 +269,9 @@ static __always_inline void bw_emit(struct bw_ctx *c, struct bw_outcome o)
 		bw_stat_inc(BW_STAT_EVENTS_DROPPED);
 }
 
-/* Looks a name up in one trie, where it was read: key is a struct
- * bw_path_key or the start of a struct bw_path_buf (the same layout; bytes
- * past prefixlen are never compared). len is the name's length without its
- * NUL, cut tells that the bytes held are only the start of a longer name. */
+/* Looks a name up in one trie, where it was read (bytes past prefixlen are
+ * never compared). len is the name's length without its NUL, cut tells
+ * that the bytes held are only the start of a longer name. */
 static __always_inline const struct bw_path_value *
 bw_lookup_path(void *trie, struct bw_path_key *key, __u32 len, bool cut)
 {
@@ -321,7 +323,7 @@ static __always_inline struct bw_outcome bw_judge_path(struct bw_ctx *c, void *t
 	__u32 rule = 0;
 
 	if (len >= 0)
-		v = bw_lookup_path(trie, (struct bw_path_key *)&c->s->path, len, len > BW_RULE_PATH_MAX);
+		v = bw_lookup_path(trie, &c->s->path.key, len, len > BW_RULE_PATH_MAX);
 	if (v && access < 2) {
 		deny = v->access[access].deny_mask;
 		allow = v->access[access].allow_mask;
