@@ -18,11 +18,15 @@
  *       (bench/floor.bpf.c), prints "attached", holds them until SIGTERM.
  *   bulwark-bench [--cgroup DIR] load FILE SECONDS
  *       opens and closes FILE as fast as it can: "ops N" and "seconds S".
- *   bulwark-bench [--cgroup DIR] latency EVENTS_FILE FILE COUNT GAP_US
+ *   bulwark-bench [--cgroup DIR] latency EVENTS_FILE FILE COUNT GAP_US [notify|spin]
  *       COUNT times: open FILE (an audited open), then wait until a new line
  *       naming FILE is appended to EVENTS_FILE (the agent's file sink); the
  *       time from just before the open to the line being readable is the
  *       kernel-to-sink latency. Prints p50_us, p99_us, max_us, lost.
+ *       notify (the default) sleeps until inotify says the file was written,
+ *       as a log shipper does; spin rereads the file in a loop with
+ *       sched_yield(), taking a CPU from the agent it measures (on the
+ *       guest's emulated CPUs that is most of the tail: bench/README.md).
  *   bulwark-bench [--cgroup DIR] propagate DIR ON.yaml OFF.yaml TARGET COUNT [PROBE_US]
  *       COUNT times: put ON.yaml (a rule denying reads of TARGET) into the
  *       policy directory DIR as one rename, and time until opening TARGET
@@ -56,7 +60,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -351,14 +357,17 @@ static int cmd_load(int argc, char **argv)
 }
 
 /* Waits until the file grows past *off and a line naming needle arrives;
- * returns 0, or -1 after timeout_ns. */
-static int wait_line(int fd, off_t *off, const char *needle, uint64_t timeout_ns)
+ * returns 0, or -1 after timeout_ns. With notify >= 0 (an inotify watch for
+ * IN_MODIFY on the file, made before the open being timed, so no write is
+ * missed) it sleeps until the file is written; otherwise it spins. */
+static int wait_line(int fd, int notify, off_t *off, const char *needle, uint64_t timeout_ns)
 {
 	static char buf[1 << 16];
 	uint64_t end = now_ns(CLOCK_MONOTONIC) + timeout_ns;
 
 	for (;;) {
 		ssize_t n = pread(fd, buf, sizeof(buf) - 1, *off);
+		uint64_t now;
 
 		if (n > 0) {
 			char *nl = memrchr(buf, '\n', (size_t)n);
@@ -371,10 +380,22 @@ static int wait_line(int fd, off_t *off, const char *needle, uint64_t timeout_ns
 				continue;
 			}
 		}
-		if (now_ns(CLOCK_MONOTONIC) > end)
+		now = now_ns(CLOCK_MONOTONIC);
+		if (now > end)
 			return -1;
-		/* A spin with a yield: a sleep here would be the latency measured. */
-		sched_yield();
+		if (notify >= 0) {
+			struct pollfd p = { .fd = notify, .events = POLLIN };
+			char ev[4096];
+
+			/* Drained after the wake-up and before the next read: a
+			 * write landing in between queues a new event. */
+			if (poll(&p, 1, (int)((end - now) / 1000000 + 1)) > 0)
+				while (read(notify, ev, sizeof(ev)) > 0)
+					;
+		} else {
+			/* A spin with a yield: a sleep here would be the latency measured. */
+			sched_yield();
+		}
 	}
 }
 
@@ -384,16 +405,21 @@ static int cmd_latency(int argc, char **argv)
 	uint64_t *lat;
 	char needle[4200];
 	struct stat st;
+	int fd, notify = -1;
 	off_t off;
-	int fd;
 
-	if (argc < 5)
-		return fprintf(stderr, "usage: latency EVENTS_FILE FILE COUNT GAP_US\n"), 2;
+	if (argc < 5 || (argc > 5 && strcmp(argv[5], "notify") && strcmp(argv[5], "spin")))
+		return fprintf(stderr, "usage: latency EVENTS_FILE FILE COUNT GAP_US [notify|spin]\n"), 2;
 	count = atol(argv[3]);
 	gap_us = atol(argv[4]);
 	fd = open(argv[1], O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0 || count <= 0)
 		return die(argv[1]);
+	if (argc <= 5 || !strcmp(argv[5], "notify")) {
+		notify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (notify < 0 || inotify_add_watch(notify, argv[1], IN_MODIFY) < 0)
+			return die("inotify");
+	}
 	off = st.st_size;
 	snprintf(needle, sizeof(needle), "\"target\":\"%s\"", argv[2]);
 	lat = calloc((size_t)count, sizeof(*lat));
@@ -404,7 +430,7 @@ static int cmd_latency(int argc, char **argv)
 		if (f < 0)
 			return die(argv[2]);
 		close(f);
-		if (wait_line(fd, &off, needle, 2000000000ULL) < 0) {
+		if (wait_line(fd, notify, &off, needle, 2000000000ULL) < 0) {
 			lost++;
 			continue;
 		}
@@ -417,6 +443,8 @@ static int cmd_latency(int argc, char **argv)
 	       quantile(lat, (size_t)got, 0.5) / 1e3, quantile(lat, (size_t)got, 0.99) / 1e3,
 	       got ? lat[got - 1] / 1e3 : 0.0);
 	free(lat);
+	if (notify >= 0)
+		close(notify);
 	close(fd);
 	return 0;
 }

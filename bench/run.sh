@@ -49,7 +49,7 @@ grep -a 'BULWARK-TEST: FAIL' "$log" || true
 # The event pipeline once more on this machine's own CPU (bench/host/).
 cp "$log" "$tmp/all.log"
 if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" pipeline "* ]]; then
-    "$here/host/pipeline-host.sh" "$build" "$([ $smoke = 1 ] && echo 0.2 || echo "${LOAD_SECONDS:-3}")" >>"$tmp/all.log" || rc=$?
+    LAT_COUNT=$([ $smoke = 1 ] && echo 5 || echo "${LAT_COUNT:-300}") "$here/host/pipeline-host.sh" "$build" "$([ $smoke = 1 ] && echo 0.2 || echo "${LOAD_SECONDS:-3}")" >>"$tmp/all.log" || rc=$?
 fi
 if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" propagation "* ]]; then
     "$here/host/propagate-host.sh" "$build" "$scenario" "$([ $smoke = 1 ] && echo 2 || echo "${PROP_COUNT:-50}")" \

@@ -10,7 +10,9 @@
 # BPF-LSM. An Audit policy on a cgroup this script makes gives an event per
 # open of one file; bulwark-bench opens it as fast as it can. Prints one
 # "BENCH: pipeline sink=file-host ..." line: opens made, lines written, every
-# counted loss, and the agent's CPU time.
+# counted loss, and the agent's CPU time; then, with the flood over, one
+# "BENCH: latency sink=file-host wait=notify ..." line: LAT_COUNT (default
+# 300) single opens, each timed until its line is readable in the file.
 set -euo pipefail
 build=$(cd "$1" && pwd)
 secs=${2:-3}
@@ -71,3 +73,5 @@ sinkf=$(echo "$h" | sed -n 's/.*"sink_file":"[a-z]* written=[0-9]* dropped_full=
 written=$(grep -c '"hook":"file"' "$tmp/events.jsonl" || true)
 rss=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$agent/status")
 echo "BENCH: pipeline sink=file-host ops=$ops seconds=$seconds written=$written kernel_dropped=$(num events_dropped) suppressed=$(num suppressed_total) sink_dropped_full=${sinkf% *} sink_dropped_down=${sinkf#* } audited=$(num audited) read=$(num events_read) cpu_ticks=$((c1 - c0)) rss_kb=$rss"
+lat=$("$build/bench/bulwark-bench" --cgroup "$cg" latency "$tmp/events.jsonl" "$tmp/data/file" "${LAT_COUNT:-300}" 1000 notify | tr '\n' ' ')
+echo "BENCH: latency sink=file-host wait=notify $lat"
