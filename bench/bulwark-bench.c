@@ -43,10 +43,10 @@
  *       "empty_trie_bytes" (memlock of LPM tries holding nothing: spare ids;
  *       Linux before 6.4 counts max_entries for them, newer ones what is used).
  *
- *   bulwark-bench progs
- *       every BPF-LSM program in the kernel: "prog NAME calls N run_time_ns T"
- *       (the kernel's own count and time, kept while
- *       kernel.bpf_stats_enabled is 1).
+ *   bulwark-bench progs [PREFIX]
+ *       every BPF-LSM program in the kernel, or every program whose name
+ *       starts with PREFIX: "prog NAME calls N run_time_ns T" (the kernel's
+ *       own count and time, kept while kernel.bpf_stats_enabled is 1).
  *
  * --cgroup DIR moves the process into that cgroup2 directory first.
  */
@@ -626,7 +626,7 @@ static int cmd_maps(void)
 	return 0;
 }
 
-static int cmd_progs(void)
+static int cmd_progs(const char *prefix)
 {
 	__u32 id = 0;
 
@@ -638,7 +638,8 @@ static int cmd_progs(void)
 		if (fd < 0)
 			continue;
 		memset(&info, 0, sizeof(info));
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == BPF_PROG_TYPE_LSM)
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+		    (prefix ? !strncmp(info.name, prefix, strlen(prefix)) : info.type == BPF_PROG_TYPE_LSM))
 			printf("prog %s calls %llu run_time_ns %llu\n", info.name, (unsigned long long)info.run_cnt,
 			       (unsigned long long)info.run_time_ns);
 		close(fd);
@@ -672,7 +673,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "maps"))
 		return cmd_maps();
 	if (!strcmp(argv[1], "progs"))
-		return cmd_progs();
+		return cmd_progs(argc > 2 ? argv[2] : NULL);
 	fprintf(stderr, "bulwark-bench: unknown command %s\n", argv[1]);
 	return 2;
 }

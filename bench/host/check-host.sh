@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# bench/host/check-host.sh BUILD_DIR SCENARIO_DIR ROUNDS
+#
+# The check's own cost on this machine's CPU: what bulwarkd's programs take
+# per call to judge an operation at 10, 1,000 and 10,000 rules, without an
+# emulator's spread (the guest's figures move 10-130% between rounds; a
+# lookup's few hundred ns do not show through that). The host kernel
+# refuses BPF-LSM, so bulwarkd runs in its degraded mode: its programs find
+# the caller's rule set, look the name or address up in the same tries and
+# call the same bw_decide() as the LSM programs (bpf/include/
+# bulwark_policy.bpf.h); what differs is where the name comes from (the
+# open's or exec's argument as passed, not bpf_d_path).
+#
+# The kernel times every call while kernel.bpf_stats_enabled is 1 (set for
+# the run, put back after): run_time_ns / run_cnt of the programs around
+# each configuration's micro run, the calls of the host's other processes
+# included (a few per cent of them, nearly all outside every workload).
+# Configurations interleaved, their order rotated each round. Operations:
+#   open       an allowed file next to the rules' directory (the guest's)
+#   open_deep  an allowed name inside the rules' directory that shares a long
+#              prefix with many rules (f1111x beside f1, f11..., f111...,
+#              f1111): the longest walk down the trie the rule sets allow
+#   exec       fork+exec of /bin/true
+#   connect    a TCP connect to 127.0.0.1
+# Prints "BENCH: check config=C op=O round=R calls=N ns=T" lines.
+set -euo pipefail
+build=$(cd "$1" && pwd)
+scenario=$2
+rounds=${3:-5}
+n_open=${N_CHECK_OPEN:-50000}
+n_exec=${N_CHECK_EXEC:-2000}
+n_connect=${N_CHECK_CONNECT:-20000}
+bench=$build/bench/bulwark-bench
+cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$cgroot" ] || { echo "check-host: no cgroup2 mount" >&2; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-check.XXXXXX")
+cgname=bulwark-check-$$
+cg=$cgroot/$cgname
+configs="unselected r10 r1000 r10000"
+agent=
+stats_before=$(cat /proc/sys/kernel/bpf_stats_enabled)
+cleanup() {
+    echo "$stats_before" >/proc/sys/kernel/bpf_stats_enabled
+    [ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
+    for c in $configs; do rmdir "$cg/$c" 2>/dev/null || true; done
+    rmdir "$cg" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# The scenario's rule sets, their file rules moved from /srv/deny/ (the
+# guest's) into this run's directory; the workloads into this run's cgroups.
+mkdir -p "$tmp/policies" "$tmp/deny" "$tmp/bench"
+for c in r10 r1000 r10000; do
+    sed "s#/srv/deny/#$tmp/deny/#" "$scenario/micro/policies/$c.yaml" >"$tmp/policies/$c.yaml"
+done
+grep -q "path: $tmp/deny/f1$" "$tmp/policies/r10.yaml" || { echo "check-host: the rules were not moved to $tmp/deny/" >&2; exit 1; }
+sed "s#cgroup: /bench/#cgroup: /$cgname/#" "$scenario/micro/inventory.yaml" >"$tmp/inventory.yaml"
+for c in $configs; do mkdir -p "$cg/$c"; done
+echo x >"$tmp/bench/allowed"
+# No set has a rule for f1111x (an exact rule's key ends with its NUL); at
+# 10,000 rules finding that out walks past the branches at f, f1, f11, f111.
+echo x >"$tmp/deny/f1111x"
+
+"$build/agent/bulwarkd" --policy-dir "$tmp/policies" --inventory "$tmp/inventory.yaml" --cgroup-root "$cgroot" \
+    --hook-socket none --journald false --syslog false --health-interval 0 --status-file "$tmp/status" 2>"$tmp/err" &
+agent=$!
+for _ in $(seq 1 1000); do grep -q '^generation 1' "$tmp/status" 2>/dev/null && break; sleep 0.01; done
+grep -q '^generation 1' "$tmp/status" || { cat "$tmp/err" >&2; exit 1; }
+grep -q '^state degraded' "$tmp/status" || { echo "check-host: expected the degraded mode:" >&2; cat "$tmp/status" >&2; exit 1; }
+
+echo 1 >/proc/sys/kernel/bpf_stats_enabled
+# Calls and run time of the programs named $1* (summed: open has four).
+stat() { "$bench" progs "$1" | awk '{ c += $4; t += $6 } END { print c + 0, t + 0 }'; }
+measure() { # CONFIG OP ROUND PROG-PREFIX COMMAND...
+    local config=$1 op=$2 round=$3 prefix=$4 a b
+    shift 4
+    a=$(stat "$prefix")
+    "$@" >/dev/null
+    b=$(stat "$prefix")
+    echo "$a $b" | awk -v c="$config" -v o="$op" -v r="$round" \
+        '$3 > $1 { printf "BENCH: check config=%s op=%s round=%s calls=%d ns=%.1f\n", c, o, r, $3 - $1, ($4 - $2) / ($3 - $1) }'
+}
+set -- $configs
+for round in $(seq 0 $((rounds - 1))); do
+    order=()
+    for i in 0 1 2 3; do
+        j=$(((i + round) % 4 + 1))
+        order+=("${!j}")
+    done
+    for c in "${order[@]}"; do
+        b=("$bench" --cgroup "$cg/$c" micro)
+        measure "$c" open "$round" bw_fallback_ope "${b[@]}" open "$n_open" "$tmp/bench/allowed"
+        measure "$c" open_deep "$round" bw_fallback_ope "${b[@]}" open "$n_open" "$tmp/deny/f1111x"
+        measure "$c" exec "$round" bw_fallback_exe "${b[@]}" exec "$n_exec"
+        measure "$c" connect "$round" bw_fallback_con "${b[@]}" connect "$n_connect"
+    done
+done
