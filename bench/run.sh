@@ -37,7 +37,7 @@ ROUNDS=1 N_OPEN=200 N_EXEC=5 N_CONNECT=50 LOAD_SECONDS=0.2 LAT_COUNT=5 PROP_COUN
 EOF
 else
     cat >"$scenario/bench.conf" <<EOF
-ONLY="${ONLY:-}" ROUNDS=${ROUNDS:-5} N_OPEN=${N_OPEN:-20000} N_EXEC=${N_EXEC:-200} N_CONNECT=${N_CONNECT:-3000} LOAD_SECONDS=${LOAD_SECONDS:-3} LAT_COUNT=${LAT_COUNT:-300} PROP_COUNT=${PROP_COUNT:-50} LSM_ROUNDS=${LSM_ROUNDS:-3} APPARMOR=${APPARMOR:-1} AUDITD=${AUDITD:-1} WAIT_TRIES=6000 BENCH_SAMPLES=${BENCH_SAMPLES:-} PROP_PROBE_US=${PROP_PROBE_US:-1000} PERF=${PERF:-1} PERF_EXEC=${PERF_EXEC:-1000}
+ONLY="${ONLY:-}" ROUNDS=${ROUNDS:-5} N_OPEN=${N_OPEN:-20000} N_EXEC=${N_EXEC:-200} N_CONNECT=${N_CONNECT:-3000} LOAD_SECONDS=${LOAD_SECONDS:-3} LAT_COUNT=${LAT_COUNT:-300} PROP_COUNT=${PROP_COUNT:-200} LSM_ROUNDS=${LSM_ROUNDS:-3} APPARMOR=${APPARMOR:-1} AUDITD=${AUDITD:-1} WAIT_TRIES=6000 BENCH_SAMPLES=${BENCH_SAMPLES:-} PROP_PROBE_US=${PROP_PROBE_US:-1000} PERF=${PERF:-1} PERF_EXEC=${PERF_EXEC:-1000}
 EOF
 fi
 export BULWARK_BENCH_BIN=$build/bench/bulwark-bench
@@ -60,7 +60,7 @@ if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" micro "* ]]; then
     fi
 fi
 if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" propagation "* ]]; then
-    "$here/host/propagate-host.sh" "$build" "$scenario" "$([ $smoke = 1 ] && echo 2 || echo "${PROP_COUNT:-50}")" \
+    "$here/host/propagate-host.sh" "$build" "$scenario" "$([ $smoke = 1 ] && echo 2 || echo "${PROP_COUNT:-200}")" \
         >>"$tmp/all.log" || rc=$?
 fi
 if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" footprint "* ]]; then
