@@ -71,13 +71,13 @@ grep -q '^state degraded' "$tmp/status" || { echo "check-host: expected the degr
 
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 # Calls and run time of the programs named $1* (summed: open has four).
-stat() { "$bench" progs "$1" | awk '{ c += $4; t += $6 } END { print c + 0, t + 0 }'; }
+prog_stat() { "$bench" progs "$1" | awk '{ c += $4; t += $6 } END { print c + 0, t + 0 }'; }
 measure() { # CONFIG OP ROUND PROG-PREFIX COMMAND...
     local config=$1 op=$2 round=$3 prefix=$4 a b
     shift 4
-    a=$(stat "$prefix")
+    a=$(prog_stat "$prefix")
     "$@" >/dev/null
-    b=$(stat "$prefix")
+    b=$(prog_stat "$prefix")
     echo "$a $b" | awk -v c="$config" -v o="$op" -v r="$round" \
         '$3 > $1 { printf "BENCH: check config=%s op=%s round=%s calls=%d ns=%.1f\n", c, o, r, $3 - $1, ($4 - $2) / ($3 - $1) }'
 }
