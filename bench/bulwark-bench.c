@@ -54,13 +54,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
@@ -408,14 +408,14 @@ static int cmd_latency(int argc, char **argv)
 	int fd, notify = -1;
 	off_t off;
 
-	if (argc < 5 || (argc > 5 && strcmp(argv[5], "notify") && strcmp(argv[5], "spin")))
-		return fprintf(stderr, "usage: latency EVENTS_FILE FILE COUNT GAP_US [notify|spin]\n"), 2;
-	count = atol(argv[3]);
+	if (argc < 5 || (argc > 5 && strcmp(argv[5], "notify") && strcmp(argv[5], "spin")) ||
+	    (count = atol(argv[3])) <= 0)
+		return fprintf(stderr, "usage: latency EVENTS_FILE FILE COUNT(>0) GAP_US [notify|spin]\n"), 2;
 	gap_us = atol(argv[4]);
 	fd = open(argv[1], O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || count <= 0)
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return die(argv[1]);
-	if (argc <= 5 || !strcmp(argv[5], "notify")) {
+	if (argc == 5 || !strcmp(argv[5], "notify")) {
 		notify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		if (notify < 0 || inotify_add_watch(notify, argv[1], IN_MODIFY) < 0)
 			return die("inotify");

@@ -229,6 +229,11 @@ if profile:
     w("")
 
 
+def cmed(c, op):
+    v = check.get((c, op))
+    return statistics.median(v) if v else None
+
+
 if check:
     CHECK_DESC = {"open": "open (a file beside the rules)", "open_deep": "open (a name deep among the rules)",
                   "exec": "exec", "connect": "connect"}
@@ -242,9 +247,6 @@ if check:
     w("")
     table_header([f"{CHECK_DESC[op]} (ns per call, spread)" for op in CHECK_OPS] +
                  [f"{op} ÷ 10 rules" for op in CHECK_OPS])
-    def cmed(c, op):
-        v = check.get((c, op))
-        return statistics.median(v) if v else None
     for c in ["unselected", "r10", "r1000", "r10000"]:
         cells = []
         for op in CHECK_OPS:
@@ -443,8 +445,7 @@ r = [ratio(med("r10000", op), med("r10", op)) for op in OPS]
 w(f"| 10,000 rules ≤ 1.05 × 10 rules, the whole syscall in the guest | {', '.join(f'{op} {x:.3f}' for op, x in zip(OPS, r) if x)} | "
   f"{met(all(x is not None and x <= 1.05 for x in r))} |")
 if check:
-    rc = {op: ratio(statistics.median(check.get(("r10000", op), [0])) or None,
-                    statistics.median(check.get(("r10", op), [0])) or None) for op in CHECK_OPS}
+    rc = {op: ratio(cmed("r10000", op), cmed("r10", op)) for op in CHECK_OPS}
     main = [op for op in OPS if rc.get(op)]
     w(f"| 10,000 rules ≤ 1.05 × 10 rules, the check on the host's CPU | "
       f"{', '.join(f'{op} {rc[op]:.3f}' for op in main)}"

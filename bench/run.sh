@@ -53,11 +53,8 @@ if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" pipeline "* ]]; then
     LAT_COUNT=$([ $smoke = 1 ] && echo 5 || echo "${LAT_COUNT:-300}") "$here/host/pipeline-host.sh" "$build" "$([ $smoke = 1 ] && echo 0.2 || echo "${LOAD_SECONDS:-3}")" >>"$tmp/all.log" || rc=$?
 fi
 if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" micro "* ]]; then
-    if [ $smoke = 1 ]; then
-        N_CHECK_OPEN=200 N_CHECK_EXEC=5 N_CHECK_CONNECT=50 "$here/host/check-host.sh" "$build" "$scenario" 1 >>"$tmp/all.log" || rc=$?
-    else
-        "$here/host/check-host.sh" "$build" "$scenario" "${ROUNDS:-5}" >>"$tmp/all.log" || rc=$?
-    fi
+    if [ $smoke = 1 ]; then export N_CHECK_OPEN=200 N_CHECK_EXEC=5 N_CHECK_CONNECT=50; fi
+    "$here/host/check-host.sh" "$build" "$scenario" "$([ $smoke = 1 ] && echo 1 || echo "${ROUNDS:-5}")" >>"$tmp/all.log" || rc=$?
 fi
 if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" propagation "* ]]; then
     "$here/host/propagate-host.sh" "$build" "$scenario" "$([ $smoke = 1 ] && echo 2 || echo "${PROP_COUNT:-200}")" \

@@ -27,22 +27,23 @@ set -euo pipefail
 build=$(cd "$1" && pwd)
 scenario=$2
 rounds=${3:-5}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "check-host: ROUNDS must be a positive number, not '$rounds'" >&2; exit 2; }
 n_open=${N_CHECK_OPEN:-50000}
 n_exec=${N_CHECK_EXEC:-2000}
 n_connect=${N_CHECK_CONNECT:-20000}
 bench=$build/bench/bulwark-bench
-cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$cgroot" ] || { echo "check-host: no cgroup2 mount" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+find_cgroup2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-check.XXXXXX")
 cgname=bulwark-check-$$
 cg=$cgroot/$cgname
-configs="unselected r10 r1000 r10000"
+configs=(unselected r10 r1000 r10000)
 agent=
 stats_before=$(cat /proc/sys/kernel/bpf_stats_enabled)
 cleanup() {
     echo "$stats_before" >/proc/sys/kernel/bpf_stats_enabled
     [ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-    for c in $configs; do rmdir "$cg/$c" 2>/dev/null || true; done
+    for c in "${configs[@]}"; do rmdir "$cg/$c" 2>/dev/null || true; done
     rmdir "$cg" 2>/dev/null || true
     rm -rf "$tmp"
 }
@@ -56,7 +57,7 @@ for c in r10 r1000 r10000; do
 done
 grep -q "path: $tmp/deny/f1$" "$tmp/policies/r10.yaml" || { echo "check-host: the rules were not moved to $tmp/deny/" >&2; exit 1; }
 sed "s#cgroup: /bench/#cgroup: /$cgname/#" "$scenario/micro/inventory.yaml" >"$tmp/inventory.yaml"
-for c in $configs; do mkdir -p "$cg/$c"; done
+for c in "${configs[@]}"; do mkdir -p "$cg/$c"; done
 echo x >"$tmp/bench/allowed"
 # No set has a rule for f1111x (an exact rule's key ends with its NUL); at
 # 10,000 rules finding that out walks past the branches at f, f1, f11, f111.
@@ -65,8 +66,7 @@ echo x >"$tmp/deny/f1111x"
 "$build/agent/bulwarkd" --policy-dir "$tmp/policies" --inventory "$tmp/inventory.yaml" --cgroup-root "$cgroot" \
     --hook-socket none --journald false --syslog false --health-interval 0 --status-file "$tmp/status" 2>"$tmp/err" &
 agent=$!
-for _ in $(seq 1 1000); do grep -q '^generation 1' "$tmp/status" 2>/dev/null && break; sleep 0.01; done
-grep -q '^generation 1' "$tmp/status" || { cat "$tmp/err" >&2; exit 1; }
+wait_applied "$tmp/status" "$tmp/err"
 grep -q '^state degraded' "$tmp/status" || { echo "check-host: expected the degraded mode:" >&2; cat "$tmp/status" >&2; exit 1; }
 
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
@@ -81,14 +81,9 @@ measure() { # CONFIG OP ROUND PROG-PREFIX COMMAND...
     echo "$a $b" | awk -v c="$config" -v o="$op" -v r="$round" \
         '$3 > $1 { printf "BENCH: check config=%s op=%s round=%s calls=%d ns=%.1f\n", c, o, r, $3 - $1, ($4 - $2) / ($3 - $1) }'
 }
-set -- $configs
 for round in $(seq 0 $((rounds - 1))); do
-    order=()
-    for i in 0 1 2 3; do
-        j=$(((i + round) % 4 + 1))
-        order+=("${!j}")
-    done
-    for c in "${order[@]}"; do
+    for i in "${!configs[@]}"; do
+        c=${configs[(i + round) % ${#configs[@]}]}
         b=("$bench" --cgroup "$cg/$c" micro)
         measure "$c" open "$round" bw_fallback_ope "${b[@]}" open "$n_open" "$tmp/bench/allowed"
         measure "$c" open_deep "$round" bw_fallback_ope "${b[@]}" open "$n_open" "$tmp/deny/f1111x"

@@ -13,8 +13,8 @@ set -euo pipefail
 build=$(cd "$1" && pwd)
 scenario=$(cd "$2" && pwd)
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$cgroot" ] || { echo "footprint-host: no cgroup2 mount" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+find_cgroup2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-foot.XXXXXX")
 top=bulwark-foot-$$
 agent= api=
@@ -37,8 +37,7 @@ measure() {
         --hook-socket none --journald false --syslog false --events-file "$tmp/events.jsonl" \
         --status-file "$tmp/status" "$@" 2>"$tmp/err" &
     agent=$!
-    for _ in $(seq 1 3000); do grep -q '^generation 1' "$tmp/status" 2>/dev/null && break; sleep 0.01; done
-    grep -q '^generation 1' "$tmp/status" || { cat "$tmp/err" >&2; exit 1; }
+    wait_applied "$tmp/status" "$tmp/err" 3000
     sleep 2 # idle after the first apply: what stays resident
     local policies workloads
     policies=$(grep -c '^policy ' "$tmp/status" || true)

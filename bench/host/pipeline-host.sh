@@ -16,8 +16,8 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 secs=${2:-3}
-cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$cgroot" ] || { echo "pipeline-host: no cgroup2 mount" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+find_cgroup2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-pipeline.XXXXXX")
 cg=$cgroot/bulwark-pipeline-$$
 agent=
@@ -46,8 +46,7 @@ EOF2
     --hook-socket none --journald false --syslog false --rate-limit 0 --health-interval 0 \
     --events-file "$tmp/events.jsonl" --events-file-max-bytes 4294967296 --status-file "$tmp/status" 2>"$tmp/err" &
 agent=$!
-for _ in $(seq 1 1000); do grep -q '^generation 1' "$tmp/status" 2>/dev/null && break; sleep 0.01; done
-grep -q '^generation 1' "$tmp/status" || { cat "$tmp/err" >&2; exit 1; }
+wait_applied "$tmp/status" "$tmp/err"
 cpu() { awk '{ print $14 + $15 }' "/proc/$agent/stat"; }
 c0=$(cpu)
 out=$("$build/bench/bulwark-bench" --cgroup "$cg" load "$tmp/data/file" "$secs")

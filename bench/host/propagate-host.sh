@@ -14,8 +14,8 @@ set -euo pipefail
 build=$(cd "$1" && pwd)
 scenario=$2
 count=${3:-50}
-cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$cgroot" ] || { echo "propagate-host: no cgroup2 mount" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+find_cgroup2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-prop.XXXXXX")
 top=bulwark-prop-$$
 agent=
@@ -48,8 +48,7 @@ cp "$tmp/off.yaml" "$tmp/policies/propagate.yaml"
     --hook-socket none --journald false --syslog false --events-file "$tmp/events.jsonl" \
     --status-file "$tmp/status" 2>"$tmp/err" &
 agent=$!
-for _ in $(seq 1 3000); do grep -q '^generation 1' "$tmp/status" 2>/dev/null && break; sleep 0.01; done
-grep -q '^generation 1' "$tmp/status" || { cat "$tmp/err" >&2; exit 1; }
+wait_applied "$tmp/status" "$tmp/err" 3000
 p=$("$build/bench/bulwark-bench" --cgroup "$cgroot/$top/bench/r10" propagate "$tmp/policies" "$tmp/on.yaml" \
     "$tmp/off.yaml" udp:127.0.0.1:9 "$count" 100 2>"$tmp/samples.txt" | tr '\n' ' ') ||
     { cat "$tmp/samples.txt" >&2; exit 1; }
