@@ -207,39 +207,45 @@ grep -q 'config=r10000 op=open hook=file_open' $B/lsm.txt && pass "LSM layer tim
     fail "LSM layer timed (fentry on security_*())"
 fi
 
-# PERF=1 (the default; PERF=0 leaves it out): the exec loop under Debian's perf (cpu-clock every 50 emulated
-# µs, call graphs, the benchmark's processes only): where an exec's time
-# goes in each configuration, by kernel function, inclusive of what it calls
-# (a BPF program with its helpers and map code, AppArmor's hook with its DFA).
+# PERF=1 (the default; PERF=0 leaves it out): the exec loop and the connect
+# loop under Debian's perf (cpu-clock every 50 emulated µs, call graphs, the
+# benchmark's processes only): where an exec's and a connect's time goes in
+# each configuration, by kernel function, inclusive of what it calls (a BPF
+# program with its helpers and map code, AppArmor's hook with its DFA).
 if want perf && [ "${PERF:-1}" = 1 ]; then
-echo "== perf: exec"
+echo "== perf: exec, connect"
 echo 1 >/proc/sys/net/core/bpf_jit_kallsyms # BPF programs by name
 echo -1 >/proc/sys/kernel/perf_event_paranoid
 echo 0 >/proc/sys/kernel/kptr_restrict
-perf_exec() { # CONFIG CGROUP [PREFIX]
-    perf record -q -g -e cpu-clock -c 50000 -o $B/perf-$1.data -- sh -c "${3:-} exec bulwark-bench \
-        --cgroup /sys/fs/cgroup/bench/$2 micro exec $PERF_EXEC /srv/bench/allowed" >$B/perf.out 2>&1 ||
-        { fail "perf $1"; cat $B/perf.out; return; }
+perf_op() { # OP N CONFIG CGROUP [PREFIX]
+    perf record -q -g -e cpu-clock -c 50000 -o $B/perf-$3-$1.data -- sh -c "${5:-} exec bulwark-bench \
+        --cgroup /sys/fs/cgroup/bench/$4 micro $1 $2 /srv/bench/allowed" >$B/perf.out 2>&1 ||
+        { fail "perf $3 $1"; cat $B/perf.out; return; }
     # The header's event count, from a report without call graphs (cheap).
-    total=$(perf report -i $B/perf-$1.data --stdio -g none --sort comm 2>/dev/null |
+    total=$(perf report -i $B/perf-$3-$1.data --stdio -g none --sort comm 2>/dev/null |
         sed -n 's/^# Event count (approx.): //p')
-    perf report -i $B/perf-$1.data --stdio -q --children -g none --sort sym -F overhead_children,overhead,sym 2>/dev/null |
-        tr -d '%' | awk -v c=$1 -v n=$PERF_EXEC -v t=$((total / 50000)) \
-        '$1 >= 0.3 || $4 ~ /bpf|security_|apparmor|aa_|tomoyo|lsm|htab|trie|jhash|lru|percpu|nofault|d_path|prepend/ { printf "BENCH: perf config=%s op=exec n=%s period_ns=50000 samples=%s sym=%s children_pct=%s self_pct=%s\n", c, n, t, $4, $1, $2 }'
+    perf report -i $B/perf-$3-$1.data --stdio -q --children -g none --sort sym -F overhead_children,overhead,sym 2>/dev/null |
+        tr -d '%' | awk -v c=$3 -v op=$1 -v n=$2 -v t=$((total / 50000)) \
+        '$1 >= 0.3 || $4 ~ /bpf|security_|apparmor|aa_|tomoyo|lsm|htab|trie|jhash|lru|percpu|nofault|d_path|prepend|cgroup_id/ { printf "BENCH: perf config=%s op=%s n=%s period_ns=50000 samples=%s sym=%s children_pct=%s self_pct=%s\n", c, op, n, t, $4, $1, $2 }'
+    rm -f $B/perf-$3-$1.data
+}
+perf_ops() { # CONFIG CGROUP [PREFIX]
+    perf_op exec $PERF_EXEC "$@"
+    perf_op connect $PERF_CONNECT "$@"
 }
 # The first run pays for the emulator translating the code paths: not kept.
-perf_exec warmup plain >/dev/null
-perf_exec none plain
+perf_ops warmup plain >/dev/null
+perf_ops none plain
 bulwark-bench floor >$B/floor.out 2>&1 &
 fp=$!
-wait_for $B/floor.out '^attached' 500 && perf_exec floor plain
+wait_for $B/floor.out '^attached' 500 && perf_ops floor plain
 kill $fp; wait $fp
 if start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
     --events-file $B/events.jsonl $AGENT_ARGS; then
-    for a in unselected r10 r10000; do perf_exec $a $a; done
+    for a in unselected r10 r10000; do perf_ops $a $a; done
     stop_agent
 fi
-[ $has_apparmor = 1 ] && perf_exec apparmor-10000 plain 'echo -n "exec bulwark-bench" >/proc/self/attr/exec &&'
+[ $has_apparmor = 1 ] && perf_ops apparmor-10000 plain 'echo -n "exec bulwark-bench" >/proc/self/attr/exec &&'
 fi
 
 # settle SINK: asks for health events until the sink wrote nothing but the

@@ -65,8 +65,9 @@ int BPF_PROG(bw_fallback_exec, struct task_struct *p, pid_t old_pid, struct linu
 		return 0;
 	bw_clear_path(&c);
 	trie = bpf_map_lookup_elem(&exec_tries, &c.ruleset_id);
-	filename = BPF_CORE_READ(bprm, filename);
-	ip = BPF_CORE_READ(bprm, interp);
+	/* BTF pointers: read directly, no helper call. */
+	filename = bprm->filename;
+	ip = bprm->interp;
 
 	/* A script's interpreter first ("#!/bin/sh" runs /bin/sh): it is what
 	 * the LSM hook sees on its second call for the same exec. */

@@ -34,10 +34,12 @@ static __always_inline __u64 new_exec_id(void)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(bw_process_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 zero = 0, ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	/* tp_btf arguments are BTF pointers: read directly, no helper call
+	 * (these run on every fork, exec and exit of the node). */
+	__u32 zero = 0, ptgid = parent->tgid, ctgid = child->tgid;
 	struct bw_process *p, *n;
 
-	if (BPF_CORE_READ(child, pid) != ctgid)
+	if (child->pid != ctgid)
 		return 0; /* a thread, not a process */
 	n = bpf_map_lookup_elem(&proc_scratch, &zero);
 	if (!n)
@@ -66,7 +68,7 @@ int BPF_PROG(bw_process_fork, struct task_struct *parent, struct task_struct *ch
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(bw_process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u32 zero = 0, tgid = BPF_CORE_READ(task, tgid);
+	__u32 zero = 0, tgid = task->tgid;
 	struct bw_process *p, *n;
 	const char *filename;
 	long len;
@@ -90,7 +92,7 @@ int BPF_PROG(bw_process_exec, struct task_struct *task, pid_t old_pid, struct li
 	p->exec_id = new_exec_id();
 	p->start_ns = bpf_ktime_get_boot_ns();
 	p->flags = 0;
-	filename = BPF_CORE_READ(bprm, filename);
+	filename = bprm->filename;
 	len = bpf_probe_read_kernel_str(p->exe, sizeof(p->exe), filename);
 	if (len < 0) {
 		p->exe[0] = '\0';
@@ -103,10 +105,10 @@ int BPF_PROG(bw_process_exec, struct task_struct *task, pid_t old_pid, struct li
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(bw_process_exit, struct task_struct *task)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u32 tgid = task->tgid;
 	struct bw_process *p;
 
-	if (BPF_CORE_READ(task, pid) != tgid)
+	if (task->pid != tgid)
 		return 0; /* a thread; the group ends with its leader */
 	p = bpf_map_lookup_elem(&processes, &tgid);
 	if (p) {
