@@ -319,7 +319,6 @@ PERF_ROWS = {
         ("of which kernel reads through a helper (`copy_from_kernel_nofault`)", ["copy_from_kernel_nofault"]),
     ],
 }
-PERF_WHAT = {"exec": "exec", "connect": "connect"}
 short = {"none": "no security program", "floor": "floor", "unselected": "unselected", "r10": "10 rules",
          "r10000": "10,000 rules", "apparmor-10000": "AppArmor profile"}
 
@@ -345,7 +344,7 @@ for op, perf_rows in PERF_ROWS.items():
           "and lookups counted wherever they run, so the rows below the hook also hold whatever else the loop "
           "calls them for):")
     w("")
-    w(f"| emulated µs per {PERF_WHAT[op]} | " + " | ".join(short[c] for c in configs) + " |")
+    w(f"| emulated µs per {op} | " + " | ".join(short[c] for c in configs) + " |")
     w("|---|" + "---|" * len(configs))
     for what, syms in perf_rows:
         w(f"| {what} | " + " | ".join(perf_cell(c, op, syms) for c in configs) + " |")
