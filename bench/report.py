@@ -103,8 +103,8 @@ with open(f"{args.out}/performance.csv", "w") as f:
             f.write(f"check,{kv['config']},{kv['op']},{kv['round']},ns_per_call,{kv['ns']}\n")
         elif kind == "perf":
             incl, own = perf[(kv["config"], kv["op"])][kv["sym"]]
-            f.write(f"perf,{kv['config']},{kv['op']}:{kv['sym']},,us_per_exec_inclusive,{incl:.2f}\n")
-            f.write(f"perf,{kv['config']},{kv['op']}:{kv['sym']},,us_per_exec_self,{own:.2f}\n")
+            f.write(f"perf,{kv['config']},{kv['op']}:{kv['sym']},,us_per_{kv['op']}_inclusive,{incl:.2f}\n")
+            f.write(f"perf,{kv['config']},{kv['op']}:{kv['sym']},,us_per_{kv['op']}_self,{own:.2f}\n")
         else:
             name, op = kv.get("sink", ""), kv.get("wait", "")
             for k, v in kv.items():
@@ -475,6 +475,8 @@ if check:
       + (f" (a name deep among the rules, not one of the benchmark's operations: {rc['open_deep']:.3f})"
          if rc.get("open_deep") else "")
       + f" | {met(len(main) == len(OPS) and all(rc[op] <= 1.05 for op in main))} |")
+
+
 def floor_vs_apparmor(cmp_):
     """What the empty programs alone add, beside AppArmor's: a hook where
     the floor already adds more cannot meet the target with any BPF-LSM
