@@ -100,7 +100,16 @@ with open(f"{args.out}/performance.csv", "w") as f:
         elif kind == "lsm":
             f.write(f"lsm,{kv['config']},{kv['op']}:{kv['hook']},{kv['round']},ns_per_call,{kv['ns']}\n")
         elif kind == "check":
+            # ns: the median batch's ns per call; mean: over all the round's calls.
             f.write(f"check,{kv['config']},{kv['op']},{kv['round']},ns_per_call,{kv['ns']}\n")
+            for k in ("mean", "min"):
+                if k in kv:
+                    f.write(f"check,{kv['config']},{kv['op']},{kv['round']},ns_per_call_{k},{kv[k]}\n")
+        elif kind == "profile":
+            f.write(f"profile,{kv['config']},{kv['prog']},,ns_per_call,{kv['ns']}\n")
+            if "mean" in kv:
+                f.write(f"profile,{kv['config']},{kv['prog']},,ns_per_call_mean,{kv['mean']}\n")
+            f.write(f"profile,{kv['config']},{kv['prog']},,calls,{kv['calls']}\n")
         elif kind == "perf":
             incl, own = perf[(kv["config"], kv["op"])][kv["sym"]]
             f.write(f"perf,{kv['config']},{kv['op']}:{kv['sym']},,us_per_{kv['op']}_inclusive,{incl:.2f}\n")
@@ -214,7 +223,9 @@ for kind, kv in rows:
 if profile:
     PROG = {"open": "file_open", "exec": "exec", "connect": "connect"}
     w("BPF programs' own time per call, as the kernel counts it (`kernel.bpf_stats_enabled`, run_time_ns ÷ "
-      "run_cnt over one micro run per configuration, in a pass of its own after the rounds since the counting "
+      "run_cnt; per configuration and operation, the median of "
+      f"{max(int(kv.get('batches', 1)) for k, kv in rows if k == 'profile')} batches of the micro run, on one vCPU "
+      "(`bulwark-bench progtime`), in a pass of its own after the rounds since the counting "
       "adds two clock reads per call; emulated ns). This is the part of the cost above that is bulwarkd's "
       "programs, without the syscall around them, so it resolves what the spread above does not:")
     w("")
@@ -240,8 +251,10 @@ if check:
                   "exec": "exec", "connect": "connect"}
     w("The check's own cost on this machine's CPU (bench/host/check-host.sh: bulwarkd in its degraded mode, whose "
       "programs find the rule set, look the name or address up in the same tries and call the same bw_decide() "
-      "as the LSM programs; `kernel.bpf_stats_enabled`, ns per call, median of the rounds, spread as above, "
-      "configurations interleaved). Native, so a lookup's few hundred ns are not lost in an emulator's spread. "
+      "as the LSM programs; `kernel.bpf_stats_enabled`, ns per call: in each round the median of "
+      f"{max(int(kv.get('batches', 1)) for k, kv in rows if k == 'check')} batches (`bulwark-bench progtime`; the kernel's timer counts a program's preemption too, the median batch "
+      "does not), then the median of the rounds, spread as above; configurations interleaved, every run on "
+      "one CPU). Native, so a lookup's few hundred ns are not lost in an emulator's spread. "
       "\"A name deep among the rules\" (f1111x, beside the rules f0 … f3332 at 10,000 rules) matches no rule "
       "at any size, but finding that out at 10,000 rules walks past the trie's branches at f, f1, f11, f111: "
       "its longest walk:")

@@ -127,20 +127,29 @@ pass "micro rounds ran"
 
 # The BPF programs' own cost per call, as the kernel times them
 # (kernel.bpf_stats_enabled, which adds two clock reads per call: so a pass
-# of its own, after the rounds, never mixed into the times above). Deltas of
-# run_time_ns / run_cnt around each configuration's micro run.
-progs() { bulwark-bench progs >$1; }
-profile() { # CONFIG: emits the per-call time of each program between $B/p0 and $B/p1
-    awk -v config="$1" 'NR == FNR { c[$2] = $4; t[$2] = $6; next }
-        ($2 in c) && $4 > c[$2] { printf "BENCH: profile config=%s prog=%s calls=%d ns=%d\n", config, $2,
-                                         $4 - c[$2], ($6 - t[$2]) / ($4 - c[$2]) }' $B/p0 $B/p1
+# of its own, after the rounds, never mixed into the times above). Each
+# operation's program (PREFIX + file_open, exec, connect) over 10 batches
+# of the operation, the median batch's run_time_ns / run_cnt
+# (bulwark-bench progtime), on one vCPU.
+profile() { # CONFIG CGROUP PREFIX
+    for op in open exec connect; do
+        case $op in open) p=$3file_open ;; *) p=$3$op ;; esac
+        per=$(($(iterations $op) / 10)); [ $per -ge 1 ] || per=1
+        if out=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/$2 --cpu 1 progtime $p 10 $op $per /srv/bench/allowed); then
+            echo "$out" | awk -v c=$1 -v p=$p '{ v[$1] = $2 }
+                END { printf "BENCH: profile config=%s prog=%s calls=%d ns=%d mean=%.1f batches=%d\n", c, p,
+                             v["calls"], v["ns_per_call_median"], v["ns_per_call_mean"], v["batches"] }'
+        else
+            fail "progtime $1 $op"
+        fi
+    done
 }
 if echo 1 >/proc/sys/kernel/bpf_stats_enabled; then
     bulwark-bench floor >$B/floor.out 2>&1 &
     fp=$!
     if wait_for $B/floor.out '^attached' 500; then
         micro floor plain >/dev/null
-        progs $B/p0; micro floor plain >/dev/null; progs $B/p1; profile floor
+        profile floor plain floor_ >$B/profile
     fi
     kill $fp; wait $fp
     if start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
@@ -149,14 +158,14 @@ if echo 1 >/proc/sys/kernel/bpf_stats_enabled; then
         # for the emulator translating it, whichever configuration is first.
         for pass in 1 2; do
             for c in unselected r10 r1000 r10000; do
-                progs $B/p0; micro "$c" "$c" >/dev/null; progs $B/p1
-                [ $pass = 2 ] && profile "$c"
+                if [ $pass = 2 ]; then profile "$c" "$c" bw_ >>$B/profile; else profile "$c" "$c" bw_ >/dev/null; fi
             done
         done
         stop_agent
     fi
     echo 0 >/proc/sys/kernel/bpf_stats_enabled
-    grep -q . $B/p1 && pass "BPF programs profiled (bpf_stats)" || fail "BPF programs profiled (bpf_stats)"
+    cat $B/profile
+    grep -q . $B/profile && pass "BPF programs profiled (bpf_stats)" || fail "BPF programs profiled (bpf_stats)"
 else
     fail "kernel.bpf_stats_enabled can be set"
 fi

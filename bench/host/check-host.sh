@@ -12,9 +12,16 @@
 # open's or exec's argument as passed, not bpf_d_path).
 #
 # The kernel times every call while kernel.bpf_stats_enabled is 1 (set for
-# the run, put back after): run_time_ns / run_cnt of the programs around
-# each configuration's micro run, the calls of the host's other processes
-# included (a few per cent of them, nearly all outside every workload).
+# the run, put back after): run_time_ns / run_cnt of the programs, read
+# around each of BATCHES batches of a configuration's micro run
+# (bulwark-bench progtime); the median batch is the round's figure. The
+# kernel's timer runs with preemption on, so on a shared machine a batch in
+# which a program was interrupted counts the interruption: one such batch
+# moved a whole run's mean by tens of per cent, the median batch does not
+# move. Every run on one CPU (CHECK_CPU, default the last): which of two
+# CPUs a run landed on moved one configuration's figure by 30% on a shared
+# host, run to run. The calls of the host's other processes are included (a
+# few per cent of them, nearly all outside every workload).
 # Configurations interleaved, their order rotated each round. Operations:
 #   open       an allowed file next to the rules' directory (the guest's)
 #   open_deep  an allowed name inside the rules' directory that shares a long
@@ -22,7 +29,8 @@
 #              f1111): the longest walk down the trie the rule sets allow
 #   exec       fork+exec of /bin/true
 #   connect    a TCP connect to 127.0.0.1
-# Prints "BENCH: check config=C op=O round=R calls=N ns=T" lines.
+# Prints "BENCH: check config=C op=O round=R calls=N ns=T mean=M min=L batches=B"
+# lines: T the median batch, M all calls, L the fastest batch (ns per call).
 set -euo pipefail
 build=$(cd "$1" && pwd)
 scenario=$2
@@ -31,6 +39,8 @@ rounds=${3:-5}
 n_open=${N_CHECK_OPEN:-50000}
 n_exec=${N_CHECK_EXEC:-2000}
 n_connect=${N_CHECK_CONNECT:-20000}
+batches=${N_CHECK_BATCHES:-25}
+cpu=${CHECK_CPU:-$(($(nproc) - 1))}
 bench=$build/bench/bulwark-bench
 . "$(dirname "$0")/lib.sh"
 find_cgroup2
@@ -70,24 +80,21 @@ wait_applied "$tmp/status" "$tmp/err"
 grep -q '^state degraded' "$tmp/status" || { echo "check-host: expected the degraded mode:" >&2; cat "$tmp/status" >&2; exit 1; }
 
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
-# Calls and run time of the programs named $1* (summed: open has four).
-prog_stat() { "$bench" progs "$1" | awk '{ c += $4; t += $6 } END { print c + 0, t + 0 }'; }
-measure() { # CONFIG OP ROUND PROG-PREFIX COMMAND...
-    local config=$1 op=$2 round=$3 prefix=$4 a b
+measure() { # CONFIG OP ROUND PROG-PREFIX OP N [FILE]: the programs named PREFIX* (open has four)
+    local config=$1 op=$2 round=$3 prefix=$4 n=$6
     shift 4
-    a=$(prog_stat "$prefix")
-    "$@" >/dev/null
-    b=$(prog_stat "$prefix")
-    echo "$a $b" | awk -v c="$config" -v o="$op" -v r="$round" \
-        '$3 > $1 { printf "BENCH: check config=%s op=%s round=%s calls=%d ns=%.1f\n", c, o, r, $3 - $1, ($4 - $2) / ($3 - $1) }'
+    "$bench" --cgroup "$cg/$config" --cpu "$cpu" progtime "$prefix" "$batches" "$1" $((n / batches > 0 ? n / batches : 1)) "${@:3}" |
+        awk -v c="$config" -v o="$op" -v r="$round" '{ v[$1] = $2 }
+            END { if (v["calls"] > 0) printf "BENCH: check config=%s op=%s round=%s calls=%d ns=%d mean=%.1f min=%d batches=%d\n",
+                                             c, o, r, v["calls"], v["ns_per_call_median"], v["ns_per_call_mean"], v["ns_per_call_min"],
+                                             v["batches"] }'
 }
 for round in $(seq 0 $((rounds - 1))); do
     for i in "${!configs[@]}"; do
         c=${configs[(i + round) % ${#configs[@]}]}
-        b=("$bench" --cgroup "$cg/$c" micro)
-        measure "$c" open "$round" bw_fallback_ope "${b[@]}" open "$n_open" "$tmp/bench/allowed"
-        measure "$c" open_deep "$round" bw_fallback_ope "${b[@]}" open "$n_open" "$tmp/deny/f1111x"
-        measure "$c" exec "$round" bw_fallback_exe "${b[@]}" exec "$n_exec"
-        measure "$c" connect "$round" bw_fallback_con "${b[@]}" connect "$n_connect"
+        measure "$c" open "$round" bw_fallback_ope open "$n_open" "$tmp/bench/allowed"
+        measure "$c" open_deep "$round" bw_fallback_ope open "$n_open" "$tmp/deny/f1111x"
+        measure "$c" exec "$round" bw_fallback_exe exec "$n_exec"
+        measure "$c" connect "$round" bw_fallback_con connect "$n_connect"
     done
 done
