@@ -48,15 +48,19 @@
  *       starts with PREFIX: "prog NAME calls N run_time_ns T" (the kernel's
  *       own count and time, kept while kernel.bpf_stats_enabled is 1).
  *
- *   bulwark-bench [--cgroup DIR] progtime PREFIX BATCHES OP N [FILE]
- *       the micro operation OP, BATCHES times N of it, with the kernel's
- *       count and time of the programs named PREFIX* (summed) read around
- *       each batch (kernel.bpf_stats_enabled must be 1): "batches B",
- *       "calls C" (all batches), "ns_per_call_median T" (the median batch's
- *       run_time_ns / run_cnt), "ns_per_call_min", "ns_per_call_mean" (all
- *       calls). The kernel's timer runs with preemption on, so a batch that
- *       the machine's other work interrupted inside a program is off by the
- *       interruption: the median batch is not.
+ *   bulwark-bench [--cpu N] progtime PREFIX BATCHES OP N FILE CGROUP...
+ *       the micro operation OP (FILE for open; any word otherwise), BATCHES
+ *       times N of it from each cgroup2 directory CGROUP in turn, batch by
+ *       batch, with the kernel's count and time of the programs named
+ *       PREFIX* (summed) read around each batch (kernel.bpf_stats_enabled
+ *       must be 1). One line per CGROUP: "cgroup DIR batches B calls C
+ *       ns_per_call_median T ns_per_call_min L ns_per_call_mean M": T the
+ *       median batch's run_time_ns / run_cnt, M over all its calls. The
+ *       kernel's timer runs with preemption on, so a batch that the
+ *       machine's other work interrupted inside a program counts the
+ *       interruption: the median batch does not. Taking the cgroups in turn
+ *       every batch makes a machine that slows down for seconds slow them
+ *       alike.
  *
  * --cgroup DIR moves the process into that cgroup2 directory first; --cpu N
  * keeps it and the processes it starts on CPU N (a per-call figure then
@@ -698,51 +702,84 @@ static int progs_read(const int *fds, size_t n, uint64_t *calls, uint64_t *ns)
 	return 0;
 }
 
+/* One cgroup's batches in progtime. */
+struct progtime_cgroup {
+	const char *dir;
+	uint64_t *per_call; /* ns per call of each batch that reached the programs */
+	size_t batches;
+	uint64_t calls, ns;
+};
+
+/* argv: progtime PREFIX BATCHES OP N FILE CGROUP... */
 static int cmd_progtime(int argc, char **argv)
 {
+	struct progtime_cgroup *cg = NULL;
 	int fds[64], ret = 0;
-	size_t nfds = 0, nb = 0;
-	uint64_t *per_call = NULL, total_calls = 0, total_ns = 0;
+	size_t nfds, ncg;
 	long batches, n;
 
-	if (argc < 5 || (batches = atol(argv[2])) <= 0)
-		return fprintf(stderr, "usage: progtime PREFIX BATCHES(>0) open|exec|spawn|connect N [FILE]\n"), 2;
-	if ((ret = micro_args(argc - 2, argv + 2, &n)))
+	if (argc < 7 || (batches = atol(argv[2])) <= 0)
+		return fprintf(stderr, "usage: progtime PREFIX BATCHES(>0) open|exec|spawn|connect N FILE CGROUP...\n"), 2;
+	/* argv + 2 reads as micro's "- OP N FILE". */
+	if ((ret = micro_args(4, argv + 2, &n)))
 		return ret;
 	nfds = progs_open(argv[1], fds, sizeof(fds) / sizeof(fds[0]));
 	if (!nfds)
 		return fprintf(stderr, "bulwark-bench: no BPF program named %s*\n", argv[1]), 2;
-	per_call = calloc((size_t)batches, sizeof(*per_call));
-	if (!per_call) {
+	ncg = (size_t)argc - 6;
+	cg = calloc(ncg, sizeof(*cg));
+	for (size_t i = 0; cg && i < ncg; i++) {
+		cg[i].dir = argv[6 + i];
+		if (!(cg[i].per_call = calloc((size_t)batches, sizeof(*cg[i].per_call))))
+			break;
+	}
+	if (!cg || !cg[ncg - 1].per_call) {
 		ret = die("batches");
 		goto out;
 	}
-	for (long b = 0; b < batches; b++) {
-		uint64_t c0, t0, c1, t1;
+	/* Batch by batch, every cgroup in turn (starting one further each
+	 * batch): a machine whose speed changes over seconds, as a shared one
+	 * does, then slows every configuration alike. */
+	for (long b = 0; b < batches; b++)
+		for (size_t k = 0; k < ncg; k++) {
+			struct progtime_cgroup *c = &cg[((size_t)b + k) % ncg];
+			uint64_t c0, t0, c1, t1;
 
-		if (progs_read(fds, nfds, &c0, &t0) < 0 || (ret = micro_run(argc - 2, argv + 2, n)) ||
-		    progs_read(fds, nfds, &c1, &t1) < 0) {
-			ret = ret ?: die("reading the programs' run time");
-			goto out;
+			if (join_cgroup(c->dir) < 0) {
+				ret = die(c->dir);
+				goto out;
+			}
+			if (progs_read(fds, nfds, &c0, &t0) < 0 || (ret = micro_run(4, argv + 2, n)) ||
+			    progs_read(fds, nfds, &c1, &t1) < 0) {
+				ret = ret ?: die("reading the programs' run time");
+				goto out;
+			}
+			if (c1 <= c0)
+				continue; /* the operation did not reach the programs */
+			/* Rounded to the ns: the kernel's clock reads are no finer. */
+			c->per_call[c->batches++] = (t1 - t0 + (c1 - c0) / 2) / (c1 - c0);
+			c->calls += c1 - c0;
+			c->ns += t1 - t0;
 		}
-		if (c1 <= c0)
-			continue; /* the operation did not reach the programs */
-		/* Rounded to the ns: the kernel's clock reads are no finer. */
-		per_call[nb++] = (t1 - t0 + (c1 - c0) / 2) / (c1 - c0);
-		total_calls += c1 - c0;
-		total_ns += t1 - t0;
+	for (size_t i = 0; i < ncg; i++) {
+		struct progtime_cgroup *c = &cg[i];
+
+		if (!c->batches) {
+			fprintf(stderr, "bulwark-bench: no call of %s* counted from %s (is kernel.bpf_stats_enabled 1?)\n",
+				argv[1], c->dir);
+			ret = 1;
+			continue;
+		}
+		qsort(c->per_call, c->batches, sizeof(*c->per_call), cmp_u64);
+		printf("cgroup %s batches %zu calls %llu ns_per_call_median %llu ns_per_call_min %llu ns_per_call_mean %.1f\n",
+		       c->dir, c->batches, (unsigned long long)c->calls,
+		       (unsigned long long)quantile(c->per_call, c->batches, 0.5), (unsigned long long)c->per_call[0],
+		       (double)c->ns / (double)c->calls);
 	}
-	if (!nb) {
-		fprintf(stderr, "bulwark-bench: no call of %s* counted (is kernel.bpf_stats_enabled 1?)\n", argv[1]);
-		ret = 1;
-		goto out;
-	}
-	qsort(per_call, nb, sizeof(*per_call), cmp_u64);
-	printf("batches %zu\ncalls %llu\nns_per_call_median %llu\nns_per_call_min %llu\nns_per_call_mean %.1f\n", nb,
-	       (unsigned long long)total_calls, (unsigned long long)quantile(per_call, nb, 0.5),
-	       (unsigned long long)per_call[0], (double)total_ns / (double)total_calls);
 out:
-	free(per_call);
+	for (size_t i = 0; cg && i < ncg; i++)
+		free(cg[i].per_call);
+	free(cg);
 	while (nfds)
 		close(fds[--nfds]);
 	return ret;

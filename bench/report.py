@@ -224,7 +224,7 @@ if profile:
     PROG = {"open": "file_open", "exec": "exec", "connect": "connect"}
     w("BPF programs' own time per call, as the kernel counts it (`kernel.bpf_stats_enabled`, run_time_ns ÷ "
       "run_cnt; per configuration and operation, the median of "
-      f"{max(int(kv.get('batches', 1)) for k, kv in rows if k == 'profile')} batches of the micro run, on one vCPU "
+      f"{max(int(kv.get('batches', 1)) for k, kv in rows if k == 'profile')} batches of the micro run, the agent's configurations taken in turn batch by batch, on one vCPU "
       "(`bulwark-bench progtime`), in a pass of its own after the rounds since the counting "
       "adds two clock reads per call; emulated ns). This is the part of the cost above that is bulwarkd's "
       "programs, without the syscall around them, so it resolves what the spread above does not:")
@@ -253,7 +253,8 @@ if check:
       "programs find the rule set, look the name or address up in the same tries and call the same bw_decide() "
       "as the LSM programs; `kernel.bpf_stats_enabled`, ns per call: in each round the median of "
       f"{max(int(kv.get('batches', 1)) for k, kv in rows if k == 'check')} batches (`bulwark-bench progtime`; the kernel's timer counts a program's preemption too, the median batch "
-      "does not), then the median of the rounds, spread as above; configurations interleaved, every run on "
+      "does not), then the median of the rounds, spread as above; the configurations taken in turn batch by "
+      "batch, a few ms apart, so a machine whose speed changes over seconds slows them alike; every run on "
       "one CPU). Native, so a lookup's few hundred ns are not lost in an emulator's spread. "
       "\"A name deep among the rules\" (f1111x, beside the rules f0 … f3332 at 10,000 rules) matches no rule "
       "at any size, but finding that out at 10,000 rules walks past the trie's branches at f, f1, f11, f111: "

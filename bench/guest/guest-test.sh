@@ -129,18 +129,22 @@ pass "micro rounds ran"
 # (kernel.bpf_stats_enabled, which adds two clock reads per call: so a pass
 # of its own, after the rounds, never mixed into the times above). Each
 # operation's program (PREFIX + file_open, exec, connect) over 10 batches
-# of the operation, the median batch's run_time_ns / run_cnt
-# (bulwark-bench progtime), on one vCPU.
-profile() { # CONFIG CGROUP PREFIX
+# of the operation from each given cgroup in turn (bulwark-bench progtime),
+# on one vCPU: a configuration's figure is its median batch.
+profile() { # PREFIX CONFIG=CGROUP...
+    pre=$1; shift
     for op in open exec connect; do
-        case $op in open) p=$3file_open ;; *) p=$3$op ;; esac
+        case $op in open) p=${pre}file_open ;; *) p=$pre$op ;; esac
         per=$(($(iterations $op) / 10)); [ $per -ge 1 ] || per=1
-        if out=$(bulwark-bench --cgroup /sys/fs/cgroup/bench/$2 --cpu 1 progtime $p 10 $op $per /srv/bench/allowed); then
-            echo "$out" | awk -v c=$1 -v p=$p '{ v[$1] = $2 }
-                END { printf "BENCH: profile config=%s prog=%s calls=%d ns=%d mean=%.1f batches=%d\n", c, p,
-                             v["calls"], v["ns_per_call_median"], v["ns_per_call_mean"], v["batches"] }'
+        dirs=; names=
+        for cc in "$@"; do dirs="$dirs /sys/fs/cgroup/bench/${cc#*=}"; names="$names ${cc%%=*}"; done
+        if out=$(bulwark-bench --cpu 1 progtime $p 10 $op $per /srv/bench/allowed $dirs); then
+            echo "$out" | awk -v p=$p -v names="$names" 'BEGIN { split(names, c, " ") }
+                $1 == "cgroup" { for (i = 3; i < NF; i += 2) v[$i] = $(i + 1)
+                    printf "BENCH: profile config=%s prog=%s calls=%d ns=%d mean=%.1f batches=%d\n", c[NR], p,
+                           v["calls"], v["ns_per_call_median"], v["ns_per_call_mean"], v["batches"] }'
         else
-            fail "progtime $1 $op"
+            fail "progtime $op ($names)"
         fi
     done
 }
@@ -149,18 +153,17 @@ if echo 1 >/proc/sys/kernel/bpf_stats_enabled; then
     fp=$!
     if wait_for $B/floor.out '^attached' 500; then
         micro floor plain >/dev/null
-        profile floor plain floor_ >$B/profile
+        profile floor_ floor=plain >$B/profile
     fi
     kill $fp; wait $fp
     if start_agent --policy-dir /scenario/micro/policies --inventory /scenario/micro/inventory.yaml \
         --events-file $B/events.jsonl $AGENT_ARGS; then
         # Twice, reporting the second: the first run of a code path pays
         # for the emulator translating it, whichever configuration is first.
-        for pass in 1 2; do
-            for c in unselected r10 r1000 r10000; do
-                if [ $pass = 2 ]; then profile "$c" "$c" bw_ >>$B/profile; else profile "$c" "$c" bw_ >/dev/null; fi
-            done
-        done
+        agents="unselected=unselected r10=r10 r1000=r1000 r10000=r10000"
+        profile bw_ $agents >$B/profile.warmup
+        grep 'BULWARK-TEST: FAIL' $B/profile.warmup
+        profile bw_ $agents >>$B/profile
         stop_agent
     fi
     echo 0 >/proc/sys/kernel/bpf_stats_enabled

@@ -13,16 +13,17 @@
 #
 # The kernel times every call while kernel.bpf_stats_enabled is 1 (set for
 # the run, put back after): run_time_ns / run_cnt of the programs, read
-# around each of BATCHES batches of a configuration's micro run
-# (bulwark-bench progtime); the median batch is the round's figure. The
-# kernel's timer runs with preemption on, so on a shared machine a batch in
-# which a program was interrupted counts the interruption: one such batch
-# moved a whole run's mean by tens of per cent, the median batch does not
-# move. Every run on one CPU (CHECK_CPU, default the last): which of two
-# CPUs a run landed on moved one configuration's figure by 30% on a shared
-# host, run to run. The calls of the host's other processes are included (a
-# few per cent of them, nearly all outside every workload).
-# Configurations interleaved, their order rotated each round. Operations:
+# around each of BATCHES batches (bulwark-bench progtime), the four
+# configurations' cgroups taken in turn batch by batch; a configuration's
+# figure in a round is its median batch. On a shared 2-CPU host a run's
+# figure depended on which CPU it landed on and on when it ran (the same
+# configuration 140 or 200 ns per check, round by round, with whole
+# configurations run one after another): so every run on one CPU
+# (CHECK_CPU, default the last), the configurations a few milliseconds
+# apart, and the median batch, since the kernel's timer also counts a
+# program's preemption. The calls of the host's other processes are
+# included (a few per cent of them, nearly all outside every workload).
+# Operations:
 #   open       an allowed file next to the rules' directory (the guest's)
 #   open_deep  an allowed name inside the rules' directory that shares a long
 #              prefix with many rules (f1111x beside f1, f11..., f111...,
@@ -80,21 +81,17 @@ wait_applied "$tmp/status" "$tmp/err"
 grep -q '^state degraded' "$tmp/status" || { echo "check-host: expected the degraded mode:" >&2; cat "$tmp/status" >&2; exit 1; }
 
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
-measure() { # CONFIG OP ROUND PROG-PREFIX OP N [FILE]: the programs named PREFIX* (open has four)
-    local config=$1 op=$2 round=$3 prefix=$4 n=$6
-    shift 4
-    "$bench" --cgroup "$cg/$config" --cpu "$cpu" progtime "$prefix" "$batches" "$1" $((n / batches > 0 ? n / batches : 1)) "${@:3}" |
-        awk -v c="$config" -v o="$op" -v r="$round" '{ v[$1] = $2 }
-            END { if (v["calls"] > 0) printf "BENCH: check config=%s op=%s round=%s calls=%d ns=%d mean=%.1f min=%d batches=%d\n",
-                                             c, o, r, v["calls"], v["ns_per_call_median"], v["ns_per_call_mean"], v["ns_per_call_min"],
-                                             v["batches"] }'
+measure() { # OP ROUND PROG-PREFIX MICRO-OP N FILE: every configuration, batch by batch (open has four programs)
+    local op=$1 round=$2 prefix=$3 n=$5 c dirs=()
+    for c in "${configs[@]}"; do dirs+=("$cg/$c"); done
+    "$bench" --cpu "$cpu" progtime "$prefix" "$batches" "$4" $((n / batches > 0 ? n / batches : 1)) "$6" "${dirs[@]}" |
+        awk -v o="$op" -v r="$round" '$1 == "cgroup" { for (i = 3; i < NF; i += 2) v[$i] = $(i + 1); n = split($2, p, "/")
+                printf "BENCH: check config=%s op=%s round=%s calls=%d ns=%d mean=%.1f min=%d batches=%d\n", p[n], o, r,
+                       v["calls"], v["ns_per_call_median"], v["ns_per_call_mean"], v["ns_per_call_min"], v["batches"] }'
 }
 for round in $(seq 0 $((rounds - 1))); do
-    for i in "${!configs[@]}"; do
-        c=${configs[(i + round) % ${#configs[@]}]}
-        measure "$c" open "$round" bw_fallback_ope open "$n_open" "$tmp/bench/allowed"
-        measure "$c" open_deep "$round" bw_fallback_ope open "$n_open" "$tmp/deny/f1111x"
-        measure "$c" exec "$round" bw_fallback_exe exec "$n_exec"
-        measure "$c" connect "$round" bw_fallback_con connect "$n_connect"
-    done
+    measure open "$round" bw_fallback_ope open "$n_open" "$tmp/bench/allowed"
+    measure open_deep "$round" bw_fallback_ope open "$n_open" "$tmp/deny/f1111x"
+    measure exec "$round" bw_fallback_exe exec "$n_exec" -
+    measure connect "$round" bw_fallback_con connect "$n_connect" -
 done
