@@ -727,15 +727,16 @@ static int cmd_progtime(int argc, char **argv)
 	if (!nfds)
 		return fprintf(stderr, "bulwark-bench: no BPF program named %s*\n", argv[1]), 2;
 	ncg = (size_t)argc - 6;
-	cg = calloc(ncg, sizeof(*cg));
-	for (size_t i = 0; cg && i < ncg; i++) {
-		cg[i].dir = argv[6 + i];
-		if (!(cg[i].per_call = calloc((size_t)batches, sizeof(*cg[i].per_call))))
-			break;
-	}
-	if (!cg || !cg[ncg - 1].per_call) {
+	if (!(cg = calloc(ncg, sizeof(*cg)))) {
 		ret = die("batches");
 		goto out;
+	}
+	for (size_t i = 0; i < ncg; i++) {
+		cg[i].dir = argv[6 + i];
+		if (!(cg[i].per_call = calloc((size_t)batches, sizeof(*cg[i].per_call)))) {
+			ret = die("batches");
+			goto out;
+		}
 	}
 	/* Batch by batch, every cgroup in turn (starting one further each
 	 * batch): a machine whose speed changes over seconds, as a shared one

@@ -172,9 +172,10 @@ int BPF_PROG(bw_connect, struct socket *sock, struct sockaddr *address, int addr
 
 	bw_clear_connect(&c);
 	proto = bw_socket_protocol(sock);
-	/* One helper call for port and address together: the verifier lets
-	 * BTF loads reach only struct sockaddr's 16 bytes, and a helper call
-	 * costs more than the copy (perf, docs/PERFORMANCE.md). */
+	/* One helper call for port and address together, not one for each:
+	 * a helper call costs more than the copy (perf, docs/PERFORMANCE.md).
+	 * BTF loads reach only struct sockaddr's 16 bytes, which hold an IPv4
+	 * address but not an IPv6 one; one path serves both families. */
 	if (family == AF_INET) {
 		struct sockaddr_in sin;
 
